@@ -1,0 +1,108 @@
+# Council Assistant. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+RASA := $(BIN)/rasa
+
+# Ports and URLs (override in the environment).
+export RASA_PORT ?= 5005
+export ACTION_PORT ?= 5055
+export SANDBOX_PORT ?= 8081
+export REPORTS_PORT ?= 8000
+export RASA_TOKEN ?= local-dev-token
+export ACTION_ENDPOINT_URL ?= http://127.0.0.1:$(ACTION_PORT)/webhook
+export SANDBOX_URL ?= http://127.0.0.1:$(SANDBOX_PORT)
+export RASA_TRACKER_DB ?= var/tracker.db
+export SANDBOX_DB ?= var/sandbox.db
+# Quiet TensorFlow and Rasa's telemetry prompt.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export RASA_TELEMETRY_ENABLED ?= false
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export PYTHONWARNINGS ?= ignore
+export PYTHONPATH := $(CURDIR)
+
+DOMAIN := bot/domain
+TRAIN_DATA := data/nlu data/rules data/stories
+SPACY_MODEL := bot/nlp/council_en
+SPACY_STAMP := $(SPACY_MODEL)/meta.json
+MODEL_STAMP := models/.trained
+TRAINING_INPUTS := config.yml $(shell find $(DOMAIN) $(TRAIN_DATA) -name '*.yml' 2>/dev/null) \
+	$(wildcard bot/components/*.py)
+
+# Python 3.10: on PATH, or a pyenv install, or the system's.
+PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+	if "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
+
+.PHONY: help setup spacy train run test test-unit validate test-stories evaluate bench lint lock clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.in requirements.lock
+	@if [ -z "$(PYTHON310)" ]; then \
+		echo "error: Python 3.10 is needed (Rasa 3.6 runs on nothing newer) and none was found." >&2; \
+		echo "       Install python3.10 (e.g. 'pyenv install 3.10' or your package manager) and run make again." >&2; \
+		exit 1; fi
+	@echo "Creating $(VENV) with $(PYTHON310)"
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade 'pip<25' wheel
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.in -c requirements.lock
+	@touch $@
+
+setup: $(VENV)/.installed $(SPACY_STAMP) ## Create .venv, install pinned dependencies, build the spaCy pipeline
+
+$(SPACY_STAMP): $(VENV)/.installed $(wildcard bot/nlp/*.py)
+	@$(PY) -m bot.nlp.pipeline $(SPACY_MODEL)
+
+spacy: $(SPACY_STAMP) ## Build the spaCy pipeline from spacy.blank("en")
+
+$(MODEL_STAMP): $(VENV)/.installed $(SPACY_STAMP) $(TRAINING_INPUTS)
+	@mkdir -p models var
+	@$(RASA) train --config config.yml --domain $(DOMAIN) --data $(TRAIN_DATA) --out models --quiet
+	@touch $@
+
+train: $(MODEL_STAMP) ## Train the model if data, domain or config changed
+
+run: setup $(MODEL_STAMP) ## Set up, train if needed, start everything on the embedded default
+	@mkdir -p var
+	@echo ""
+	@echo "Council Assistant is starting (Ctrl-C stops everything):"
+	@echo "  Demo council page with chat  http://127.0.0.1:$(REPORTS_PORT)/"
+	@echo "  Demand reports               http://127.0.0.1:$(REPORTS_PORT)/reports"
+	@echo "  Rasa server (HTTP API)       http://127.0.0.1:$(RASA_PORT)/  (token in RASA_TOKEN)"
+	@echo "  Action server                http://127.0.0.1:$(ACTION_PORT)/health"
+	@echo "  Back-office sandbox          http://127.0.0.1:$(SANDBOX_PORT)/docs"
+	@echo ""
+	@exec $(BIN)/honcho start -f Procfile
+
+validate: setup ## rasa data validate (warnings fail, except those explained in tests/validate_allowlist.txt)
+	@$(PY) -m tests.tools.validate_data
+
+test-unit: setup ## Unit, contract and integration tests (pytest)
+	@$(PY) -m pytest -q
+
+test-stories: $(MODEL_STAMP) ## Test stories with --fail-on-prediction-errors
+	@$(RASA) test core --model models --stories tests/stories --fail-on-prediction-errors \
+		--out var/results/stories --quiet
+
+test: setup $(MODEL_STAMP) validate test-unit test-stories ## Set up and pass every test
+
+evaluate: $(MODEL_STAMP) ## NLU metrics on the held-out set in tests/nlu
+	@$(PY) -m tests.tools.evaluate_nlu --model models --data tests/nlu/heldout.yml
+
+bench: setup ## Benchmarks: our pipeline against Rasa's default, printed with ratios
+	@$(PY) -m tests.bench.nlu
+
+lint: setup ## ruff check and format check
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+lock: ## Regenerate requirements.lock from the current .venv
+	@{ echo "# Exact versions: pip freeze of a working .venv (Python 3.10). Regenerate with \`make lock\`."; \
+	   $(PY) -m pip freeze --exclude-editable; } > requirements.lock
+
+clean: ## Remove models, run state and the built spaCy pipeline (not .venv)
+	rm -rf models var $(SPACY_MODEL)

@@ -1,0 +1,97 @@
+"""Rasa component: entities found by the project's spaCy rules, with normal values.
+
+Runs after the learned extractor (DIET) and owns the rule entities
+(postcode, references, card numbers, email, phone, date, time): DIET's
+guesses of those are discarded in favour of the checked rule matches, whose
+``value`` is the normal form actions use (``SN15 1ER``, ``2026-12-14``,
+``18:00``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text, Type
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import SPACY_DOCS
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+import bot.nlp.pipeline  # noqa: F401  registers the spaCy component the saved pipeline uses
+from bot.nlp import dates
+from bot.nlp.validate import RULE_ENTITIES
+
+EXTRACTOR = "CouncilEntityExtractor"
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False, model_from="SpacyNLP"
+)
+class CouncilEntityExtractor(GraphComponent, EntityExtractorMixin):
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        return [SpacyNLP]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        return ["spacy", "dateparser"]
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "CouncilEntityExtractor":
+        dates.warm_up()
+        return cls()
+
+    def process(self, messages: List[Message], model: SpacyModel) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT)
+            if not text:
+                continue
+            doc = message.get(SPACY_DOCS[TEXT])
+            if doc is None or len(doc.text) != len(text):
+                doc = model.model(text)  # offsets must match the original text
+            found = [entity for span in doc.ents if (entity := self._entity(span, text)) is not None]
+            learned = [
+                e for e in message.get(ENTITIES, []) if e.get("entity") not in RULE_ENTITIES
+                and not any(_overlaps(e, f) for f in found)
+            ]
+            message.set(ENTITIES, learned + found, add_to_output=True)
+        return messages
+
+    @staticmethod
+    def _entity(span: Any, text: str) -> Optional[Dict[Text, Any]]:
+        label = span.label_
+        surface = text[span.start_char : span.end_char]
+        if label == "date":
+            value = dates.resolve_date(surface)
+        elif label == "time":
+            value = dates.resolve_time(surface)
+        else:
+            value = span._.value
+        if value is None:
+            return None
+        return {
+            "entity": label,
+            "start": span.start_char,
+            "end": span.end_char,
+            "value": value,
+            "confidence_entity": 1.0,
+            "extractor": EXTRACTOR,
+        }
+
+
+def _overlaps(a: Dict[Text, Any], b: Dict[Text, Any]) -> bool:
+    return a.get("start", 0) < b["end"] and b["start"] < a.get("end", 0)

@@ -1,0 +1,1 @@
+"""Demand capture, the demand store, reports and the reports web app."""

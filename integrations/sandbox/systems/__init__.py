@@ -1,0 +1,1 @@
+"""One module per imitated system; see ``integrations.sandbox`` for the protocol."""
