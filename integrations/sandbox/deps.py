@@ -24,6 +24,8 @@ def get_settings(request: Request) -> SandboxSettings:
     return request.app.state.settings
 
 
-DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
+# scope="function": commit when the route returns, before the response is sent, so a
+# client never reads ahead of its own write (the default scope commits after sending).
+DbDep = Annotated[sqlite3.Connection, Depends(get_db, scope="function")]
 WorldDep = Annotated[World, Depends(get_world)]
 SettingsDep = Annotated[SandboxSettings, Depends(get_settings)]
