@@ -81,7 +81,7 @@ run: setup $(MODEL_STAMP) ## Set up, train if needed, start everything on the em
 validate: setup ## rasa data validate (warnings fail, except those explained in tests/validate_allowlist.txt)
 	@$(PY) -m tests.tools.validate_data
 
-test-unit: setup ## Unit, contract and integration tests (pytest)
+test-unit: setup $(MODEL_STAMP) ## pytest: unit, contract, integration and end-to-end tests
 	@$(PY) -m pytest -q
 
 test-stories: $(MODEL_STAMP) ## Test stories with --fail-on-prediction-errors

@@ -51,6 +51,83 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         service.stop()
 
 
+class Stack:
+    """The assistant as residents reach it: Rasa server, action server and sandbox, over HTTP."""
+
+    def __init__(self, rasa: Service, actions: Service, sandbox: Sandbox, token: str) -> None:
+        self.rasa, self.actions, self.sandbox, self.token = rasa, actions, sandbox, token
+        self.url = rasa.url
+
+    def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """Send one message over the REST channel; the assistant's replies."""
+        response = httpx.post(
+            self.url + "/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        response = httpx.get(
+            self.url + f"/conversations/{sender}/tracker", params={"token": self.token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+def latest_model() -> str:
+    from tests.support.processes import ROOT
+
+    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        pytest.fail("no trained model in models/: run `make train`")
+    return str(models[-1])
+
+
+@pytest.fixture(scope="session")
+def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Rasa server (REST channel) + action server, wired to the session's sandbox."""
+    tmp = tmp_path_factory.mktemp("stack")
+    action_port, rasa_port = free_port(), free_port()
+    token = "test-token"
+    env = {
+        "SANDBOX_URL": sandbox.url,
+        "OUTBOX_DB_URL": f"sqlite:///{tmp / 'outbox.db'}",
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+        "RASA_TRACKER_DB": str(tmp / "tracker.db"),
+        "RASA_EVENTS_DB": str(tmp / "events.db"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "RASA_TELEMETRY_ENABLED": "false",
+    }
+    actions = start_service(
+        "actions",
+        [rasa_bin(), "run", "actions", "--port", str(action_port), "--actions", "actions"],
+        port=action_port, health_path="/health", env=env, log_dir=tmp, timeout=120,
+    )
+    try:
+        rasa = start_service(
+            "rasa",
+            [rasa_bin(), "run", "--enable-api", "--auth-token", token, "--port", str(rasa_port),
+             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
+             "--model", latest_model()],
+            port=rasa_port, health_path="/", env=env, log_dir=tmp, timeout=240,
+        )
+    except BaseException:
+        actions.stop()
+        raise
+    try:
+        yield Stack(rasa, actions, sandbox, token)
+    finally:
+        rasa.stop()
+        actions.stop()
+
+
+def rasa_bin() -> str:
+    import os
+    import sys
+
+    return os.path.join(os.path.dirname(sys.executable), "rasa")
+
+
 @pytest.fixture
 def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
     """The sandbox reset to its seed state, with no faults, before and after the test."""
