@@ -75,9 +75,17 @@ class Stack:
 
 
 def latest_model() -> str:
+    """``RASA_MODEL`` if set (a model file or folder), else the newest model in models/."""
+    import os
+    from pathlib import Path
+
     from tests.support.processes import ROOT
 
-    models = sorted((ROOT / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    chosen = os.environ.get("RASA_MODEL")
+    if chosen and Path(chosen).is_file():
+        return chosen
+    folder = Path(chosen) if chosen else ROOT / "models"
+    models = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     if not models:
         pytest.fail("no trained model in models/: run `make train`")
     return str(models[-1])
