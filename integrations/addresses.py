@@ -31,7 +31,7 @@ class Address:
         return self.address.split(",")[0].title()
 
     @classmethod
-    def from_dpa(cls, dpa: dict[str, Any]) -> "Address":
+    def from_dpa(cls, dpa: dict[str, Any]) -> Address:
         return cls(
             uprn=str(dpa["UPRN"]),
             address=str(dpa.get("ADDRESS", "")),

@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from integrations.errors import IntegrationError, Rejected, Unavailable
-from integrations.http import ApiClient, json_of
+from integrations.errors import IntegrationError, Rejected
+from integrations.http import ApiClient, error_object
+from integrations.values import iso_datetime, optional_datetime
 
 Channel = Literal["webchat", "sms", "whatsapp"]
 BestTime = Literal["morning", "afternoon", "any"]
@@ -43,10 +44,6 @@ class CentreClosed(Rejected):
     def __init__(self, message: str, *, next_opening: dt.datetime | None, **kwargs: Any) -> None:
         super().__init__(message, reason="closed", **kwargs)
         self.next_opening = next_opening
-
-
-def _time(value: Any) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
 @dataclass(frozen=True)
@@ -86,11 +83,11 @@ class Availability:
         queue = body.get("queue") or {}
         return cls(
             open=bool(body["open"]),
-            now=dt.datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00")),
+            now=iso_datetime(body["now"]),
             office_hours=str(body.get("office_hours", "")),
             bank_holiday=bool(body.get("bank_holiday", False)),
-            closes_at=_time(body.get("closes_at")),
-            next_opening=_time(body.get("next_opening")),
+            closes_at=optional_datetime(body.get("closes_at")),
+            next_opening=optional_datetime(body.get("next_opening")),
             waiting=int(queue.get("waiting") or 0),
             estimated_wait_minutes=queue.get("estimated_wait_minutes"),
         )
@@ -106,7 +103,10 @@ class AgentMessage:
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> AgentMessage:
         return cls(
-            int(body["id"]), str(body.get("agent_name", "")), str(body["text"]), _time(body.get("time"))
+            int(body["id"]),
+            str(body.get("agent_name", "")),
+            str(body["text"]),
+            optional_datetime(body.get("time")),
         )
 
 
@@ -146,13 +146,13 @@ class Handover:
             channel=str(body["channel"]),
             service=body.get("service"),
             intent=body.get("intent"),
-            created_at=_time(body.get("created_at")),
-            updated_at=_time(body.get("updated_at")),
+            created_at=optional_datetime(body.get("created_at")),
+            updated_at=optional_datetime(body.get("updated_at")),
             position=body.get("position"),
             estimated_wait_minutes=body.get("estimated_wait_minutes"),
             agent_name=agent.get("name"),
             messages=tuple(AgentMessage.from_api(m) for m in body.get("messages") or ()),
-            closed_at=_time(body.get("closed_at")),
+            closed_at=optional_datetime(body.get("closed_at")),
             close_reason=body.get("close_reason"),
         )
 
@@ -177,9 +177,9 @@ class Callback:
             status=str(body["status"]),
             best_time=str(body["best_time"]),
             date=dt.date.fromisoformat(str(body["date"])),
-            window_start=_time(body.get("window_start")),
-            window_end=_time(body.get("window_end")),
-            created_at=_time(body.get("created_at")),
+            window_start=optional_datetime(body.get("window_start")),
+            window_end=optional_datetime(body.get("window_end")),
+            created_at=optional_datetime(body.get("created_at")),
             phone_number=str(body["phone_number"]),
             reason=str(body.get("reason", "")),
             conversation_id=body.get("conversation_id"),
@@ -188,21 +188,18 @@ class Callback:
 
 class ContactCentreClient(ApiClient):
     system = "contact_centre"
+    unexpected_shape = "unexpected shape"
 
     async def auth_headers(self) -> dict[str, str]:
         return {"X-Api-Key": self.endpoint.key}
 
     def translate_error(self, response: httpx.Response, op: str) -> IntegrationError:
         """``{"error": {"code", "message"}}``: the code is the reason; ``closed`` is ``CentreClosed``."""
-        try:
-            error = response.json().get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
-        error = error if isinstance(error, dict) else {}
+        error = error_object(response)
         if response.status_code == 409 and error.get("code") == "closed":
             return CentreClosed(
                 f"{op}: contact centre closed",
-                next_opening=_time(error.get("next_opening")),
+                next_opening=optional_datetime(error.get("next_opening")),
                 system=self.system,
                 status=409,
             )
@@ -212,8 +209,7 @@ class ContactCentreClient(ApiClient):
         return failure
 
     async def availability(self) -> Availability:
-        response = await self.request("GET", "/availability", op="availability")
-        return self._typed(Availability, response, "availability")
+        return await self._get("/availability", "availability", Availability.from_api)
 
     async def create_handover(
         self,
@@ -242,46 +238,45 @@ class ContactCentreClient(ApiClient):
         }
         if intent:
             payload["intent"] = intent
-        response = await self.request(
+        return await self._call(
             "POST",
             "/handovers",
-            op="create_handover",
+            "create_handover",
+            Handover.from_api,
             json=payload,
             safe_to_retry=True,  # idempotent by conversation_id + handover_key
             ok=(200, 201),
         )
-        return self._typed(Handover, response, "create_handover")
 
     async def get_handover(self, reference: str, after_message_id: int = 0) -> Handover:
         """The handover with agent messages after ``after_message_id`` (all by default)."""
-        response = await self.request(
-            "GET",
+        return await self._get(
             f"/handovers/{quote(reference, safe='')}",
-            op="get_handover",
-            params={"after": after_message_id} if after_message_id else None,
+            "get_handover",
+            Handover.from_api,
+            {"after": after_message_id} if after_message_id else None,
         )
-        return self._typed(Handover, response, "get_handover")
 
     async def add_agent_message(self, reference: str, text: str, agent_name: str = "Agent") -> AgentMessage:
         """An agent's reply to the resident (the demo's stand-in for the agents' console)."""
-        response = await self.request(
+        return await self._call(
             "POST",
             f"/handovers/{quote(reference, safe='')}/messages",
-            op="add_agent_message",
+            "add_agent_message",
+            AgentMessage.from_api,
             json={"text": text, "agent_name": agent_name},
             ok=(201,),
         )
-        return self._typed(AgentMessage, response, "add_agent_message")
 
     async def close_handover(self, reference: str, reason: str = "returned_to_assistant") -> Handover:
-        response = await self.request(
+        return await self._call(
             "POST",
             f"/handovers/{quote(reference, safe='')}/close",
-            op="close_handover",
+            "close_handover",
+            Handover.from_api,
             json={"reason": reason},
             safe_to_retry=True,  # closing a closed handover changes nothing
         )
-        return self._typed(Handover, response, "close_handover")
 
     async def request_callback(
         self,
@@ -298,22 +293,15 @@ class ContactCentreClient(ApiClient):
             payload["date"] = date.isoformat()
         if conversation_id:
             payload["conversation_id"] = conversation_id
-        response = await self.request(
+        return await self._call(
             "POST",
             "/callbacks",
-            op="request_callback",
+            "request_callback",
+            Callback.from_api,
             json=payload,
             idempotency_key=idempotency_key,
             ok=(200, 201),
         )
-        return self._typed(Callback, response, "request_callback")
 
     async def get_callback(self, reference: str) -> Callback:
-        response = await self.request("GET", f"/callbacks/{quote(reference, safe='')}", op="get_callback")
-        return self._typed(Callback, response, "get_callback")
-
-    def _typed(self, kind: Any, response: httpx.Response, op: str) -> Any:
-        try:
-            return kind.from_api(json_of(response, op, self.system))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable(f"{op}: unexpected shape", system=self.system) from exc
+        return await self._get(f"/callbacks/{quote(reference, safe='')}", "get_callback", Callback.from_api)

@@ -15,9 +15,9 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from integrations.errors import IntegrationError, Rejected, Unavailable
-from integrations.http import ApiClient, json_of
-from integrations.waste import contract_error, error_code, pounds, segment
+from integrations.errors import IntegrationError, Rejected
+from integrations.http import ApiClient, contract_error, error_code, segment
+from integrations.values import iso_datetime, optional_date, pounds
 
 T = TypeVar("T")
 
@@ -32,14 +32,6 @@ class NotVerified(Rejected):
 
 class VerificationExpired(Rejected):
     """The verification has lapsed (15 minutes unused) or was never made: verify again."""
-
-
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
-
-
-def _datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -120,7 +112,7 @@ class Account:
             next_instalment=NextPayment.from_api(body.get("nextInstalment")),
             payment_method=body["paymentMethod"],
             direct_debit_day=body.get("directDebitDay"),
-            moving_out_date=_date(body.get("movingOutDate")),
+            moving_out_date=optional_date(body.get("movingOutDate")),
             instalments=tuple(
                 Instalment(
                     int(i["number"]),
@@ -148,7 +140,7 @@ class PaymentRecorded:
             body["paymentId"],
             body["accountReference"],
             int(body["amountPence"]),
-            _datetime(body["recordedAt"]),
+            iso_datetime(body["recordedAt"]),
             int(body["balancePence"]),
         )
 
@@ -172,9 +164,9 @@ class CouncilTaxRequest:
             type=body["type"],
             status=body["status"],
             status_notes=body.get("statusNotes") or "",
-            received_at=_datetime(body["receivedAt"]),
-            updated_at=_datetime(body["updatedAt"]),
-            expected_by=_date(body.get("expectedBy")),
+            received_at=iso_datetime(body["receivedAt"]),
+            updated_at=iso_datetime(body["updatedAt"]),
+            expected_by=optional_date(body.get("expectedBy")),
         )
 
 
@@ -207,7 +199,7 @@ class DirectDebitChange:
         return cls(
             int(body["paymentDay"]),
             bool(body["changed"]),
-            _date(body.get("effectiveFrom")),
+            optional_date(body.get("effectiveFrom")),
             body.get("reference"),
         )
 
@@ -221,7 +213,7 @@ class SetupLink:
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> SetupLink:
-        return cls(body["url"], _datetime(body["expiresAt"]))
+        return cls(body["url"], iso_datetime(body["expiresAt"]))
 
 
 class CouncilTaxClient(ApiClient):
@@ -238,13 +230,6 @@ class CouncilTaxClient(ApiClient):
             return NotVerified(f"{op}: {code}", reason=code, system=self.system, status=status)
         return contract_error(response, op, self.system)
 
-    def _typed(self, response: httpx.Response, op: str, build: Callable[[Any], T]) -> T:
-        body = json_of(response, op, self.system)
-        try:
-            return build(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable(f"{op}: unexpected response", system=self.system) from exc
-
     async def _call(
         self,
         method: str,
@@ -254,9 +239,9 @@ class CouncilTaxClient(ApiClient):
         verification: Verification | None = None,
         **kwargs: Any,
     ) -> T:
+        """``ApiClient._call``, carrying the verification token when there is one."""
         headers = {"X-Verification-Token": verification.token} if verification else None
-        response = await self.request(method, path, op=op, headers=headers, **kwargs)
-        return self._typed(response, op, build)
+        return await super()._call(method, path, op, build, headers=headers, **kwargs)
 
     @staticmethod
     def _account(verification: Verification, tail: str = "") -> str:
@@ -268,7 +253,7 @@ class CouncilTaxClient(ApiClient):
             "POST",
             "/verifications",
             "council_tax.verify",
-            lambda b: Verification(b["accountReference"], b["token"], _datetime(b["expiresAt"])),
+            lambda b: Verification(b["accountReference"], b["token"], iso_datetime(b["expiresAt"])),
             json={"accountReference": account_reference.strip(), "postcode": postcode.strip()},
             safe_to_retry=True,  # verifying twice changes nothing but the token
         )

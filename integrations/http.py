@@ -21,7 +21,9 @@ import email.utils
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable, ClassVar, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -44,6 +46,12 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+
+
+def segment(value: str) -> str:
+    """One URL path segment: user input can never reach another path."""
+    return quote(str(value).strip(), safe="")
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -96,6 +104,36 @@ def error_message(response: httpx.Response) -> str:
     return response.reason_phrase or "error"
 
 
+def error_object(response: httpx.Response) -> dict[str, Any]:
+    """The ``error`` object of our own contracts' error bodies (``{"error": {"code", ...}}``), or ``{}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def error_code(response: httpx.Response) -> str:
+    """The ``code`` of our own contracts' errors: ``{"error": {"status", "code", "message"}}``."""
+    error = error_object(response)
+    return str(error["code"]) if "code" in error else error_message(response)
+
+
+def contract_error(response: httpx.Response, op: str, system: str) -> IntegrationError:
+    """Our own contracts' errors in the hierarchy; a refusal's ``code`` becomes ``Rejected.reason``."""
+    status = response.status_code
+    code = error_code(response)
+    kwargs: dict[str, Any] = {"system": system, "status": status}
+    if status == 401:
+        return AuthFailed(f"{op}: credentials refused", **kwargs)
+    if status == 404:
+        return NotFound(f"{op}: {code}", **kwargs)
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return Unavailable(f"{op}: system unavailable", **kwargs)
+    return Rejected(f"{op}: {code}", reason=code, **kwargs)
+
+
 class ApiClient:
     """Base of every back-office client.
 
@@ -104,6 +142,10 @@ class ApiClient:
     """
 
     system: ClassVar[str] = "backoffice"
+    #: What ``_typed`` says, and which errors of a builder it catches, when a success body
+    #: is not the shape the system promised.
+    unexpected_shape: ClassVar[str] = "unexpected response"
+    shape_errors: ClassVar[tuple[type[Exception], ...]] = (KeyError, TypeError, ValueError)
 
     def __init__(
         self,
@@ -236,6 +278,24 @@ class ApiClient:
                 raise failure
             await self._sleep(delay)
             attempt += 1
+
+    # --- typed results ---------------------------------------------------------------
+    def _typed(self, response: httpx.Response, op: str, build: Callable[[Any], T]) -> T:
+        """``build`` applied to a success response's JSON; ``Unavailable`` if it is not that shape."""
+        body = json_of(response, op, self.system)
+        try:
+            return build(body)
+        except self.shape_errors as exc:
+            raise Unavailable(f"{op}: {self.unexpected_shape}", system=self.system) from exc
+
+    async def _call(self, method: str, path: str, op: str, build: Callable[[Any], T], **kwargs: Any) -> T:
+        """One operation (``request``), its success body typed by ``build`` (``_typed``)."""
+        return self._typed(await self.request(method, path, op=op, **kwargs), op, build)
+
+    async def _get(
+        self, path: str, op: str, build: Callable[[Any], T], params: Mapping[str, Any] | None = None
+    ) -> T:
+        return await self._call("GET", path, op, build, params=params)
 
     def _log(self, op: str, method: str, outcome: object, t0: float, attempt: int) -> None:
         logger.info(

@@ -114,11 +114,7 @@ class Centre:
 
     def matches(self, wanted: str) -> bool:
         """``Olympiad``, ``olympiad leisure centre``, ``Chippenham`` or the identifier."""
-        text = norm(wanted)
-        return bool(text) and (
-            text in (norm(self.name), norm(self.identifier), norm(self.town))
-            or norm(self.name).startswith(text)
-        )
+        return matches_place(wanted, self.name, self.identifier, self.town)
 
 
 @dataclass(frozen=True)
@@ -227,6 +223,12 @@ class Booking:
 
 def norm(text: str) -> str:
     return re.sub(r"\s+", " ", str(text or "")).strip().lower()
+
+
+def matches_place(wanted: str, name: str, identifier: str, town: str) -> bool:
+    """Whether ``wanted`` names a place: its name, identifier or town, or the start of its name."""
+    text = norm(wanted)
+    return bool(text) and (text in (norm(name), norm(identifier), norm(town)) or norm(name).startswith(text))
 
 
 def _datetime(value: str) -> dt.datetime:

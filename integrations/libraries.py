@@ -31,12 +31,13 @@ from typing import Any
 import httpx
 
 from integrations.errors import AuthFailed, IntegrationError, NotFound, Rejected, TimedOut, Unavailable
-from integrations.http import RETRYABLE_STATUSES, ApiClient, error_message, json_of
+from integrations.http import ApiClient, error_message, json_of
 from integrations.leisure import (
     LONDON,
     DayHours,
     OpeningHours,
     SpecialHours,
+    matches_place,
     nearest_first,
     norm,
     time_wanted,
@@ -176,11 +177,7 @@ class Library:
 
     def matches(self, wanted: str) -> bool:
         """``Chippenham Library``, ``chippenham``, or the id ``CHIP``."""
-        text = norm(wanted)
-        return bool(text) and (
-            text in (norm(self.name), norm(self.library_id), norm(self.town))
-            or norm(self.name).startswith(text)
-        )
+        return matches_place(wanted, self.name, self.library_id, self.town)
 
 
 @dataclass(frozen=True)
@@ -379,18 +376,14 @@ class LibraryClient(ApiClient):
         hold = re.match(r"Hold cannot be placed\. Reason: (\w+)", message)
         if status == 403 and hold:
             return Rejected(f"{op}: hold refused", reason=hold.group(1), **kwargs)
-        if status in (401, 403):
-            return AuthFailed(f"{op}: credentials refused", **kwargs)
-        if status == 404:
-            return NotFound(f"{op}: not found", **kwargs)
-        if status in RETRYABLE_STATUSES or status >= 500:
-            return Unavailable(f"{op}: system unavailable", **kwargs)
-        reason = {
-            "Validation failed": "invalid_credentials",
-            "Booking would conflict": "conflict",
-            "Duplicate booking reference": "duplicate_reference",
-        }.get(message, _error_code(response) or message)
-        return Rejected(f"{op}: {message}", reason=reason, **kwargs)
+        failure = super().translate_error(response, op)
+        if isinstance(failure, Rejected):
+            failure.reason = {
+                "Validation failed": "invalid_credentials",
+                "Booking would conflict": "conflict",
+                "Duplicate booking reference": "duplicate_reference",
+            }.get(message, _error_code(response) or message) or failure.reason
+        return failure
 
     async def _get_all(
         self, path: str, op: str, params: dict[str, Any] | None = None, **kwargs: Any

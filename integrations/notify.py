@@ -30,9 +30,10 @@ from urllib.parse import quote
 import httpx
 import jwt
 
-from integrations.errors import AuthFailed, Unavailable
-from integrations.http import ApiClient, json_of
+from integrations.errors import AuthFailed
+from integrations.http import ApiClient
 from integrations.settings import Endpoint, Timeouts
+from integrations.values import optional_datetime
 
 # Notify's statuses. ``created`` / ``sending`` / ``pending`` may still change.
 DELIVERED = "delivered"
@@ -41,12 +42,6 @@ FAILURE_STATUSES = frozenset({"permanent-failure", "temporary-failure", "technic
 FINAL_STATUSES = FAILURE_STATUSES | {DELIVERED, SENT}
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def split_api_key(api_key: str) -> tuple[str, str]:
@@ -134,14 +129,15 @@ class Notification:
             body=str(body.get("body") or ""),
             subject=body.get("subject"),
             recipient=body.get("phone_number") or body.get("email_address"),
-            created_at=_parse_time(body.get("created_at")),
-            sent_at=_parse_time(body.get("sent_at")),
-            completed_at=_parse_time(body.get("completed_at")),
+            created_at=optional_datetime(body.get("created_at")),
+            sent_at=optional_datetime(body.get("sent_at")),
+            completed_at=optional_datetime(body.get("completed_at")),
         )
 
 
 class NotifyClient(ApiClient):
     system = "gov_uk_notify"
+    unexpected_shape = "unexpected shape"
 
     def __init__(
         self,
@@ -190,13 +186,9 @@ class NotifyClient(ApiClient):
         return await self._send("email", "email_address", email, template, personalisation, reference)
 
     async def get_notification(self, notification_id: str) -> Notification:
-        response = await self.request(
-            "GET", f"/v2/notifications/{quote(notification_id, safe='')}", op="get_notification"
+        return await self._get(
+            f"/v2/notifications/{quote(notification_id, safe='')}", "get_notification", Notification.from_api
         )
-        try:
-            return Notification.from_api(json_of(response, "get_notification", self.system))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable("get_notification: unexpected shape", system=self.system) from exc
 
     async def _send(
         self,
@@ -212,10 +204,12 @@ class NotifyClient(ApiClient):
             payload["personalisation"] = dict(personalisation)
         if reference:
             payload["reference"] = reference
-        op = f"send_{kind}"
         # Not idempotent: no retry after the request may have reached Notify (see the module notes).
-        response = await self.request("POST", f"/v2/notifications/{kind}", op=op, json=payload, ok=(201,))
-        try:
-            return Notification.from_sent(json_of(response, op, self.system), kind, recipient)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable(f"{op}: unexpected shape", system=self.system) from exc
+        return await self._call(
+            "POST",
+            f"/v2/notifications/{kind}",
+            f"send_{kind}",
+            lambda body: Notification.from_sent(body, kind, recipient),
+            json=payload,
+            ok=(201,),
+        )

@@ -5,7 +5,9 @@ call-back) and the contact-centre sandbox both use. Times are compared in
 Europe/London with ``zoneinfo``, so "08:30" means 08:30 on the clock on the
 wall in both GMT and BST. Bank holidays are England and Wales's, computed
 (the fixed rules, Easter, the Monday substitutes and the one-off days
-announced so far), so nothing is downloaded.
+announced so far), so nothing is downloaded; they are the one calendar every
+sandbox system that closes or shifts on bank holidays uses too (waste rounds,
+library closures, leisure centre hours), with their names.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ _MOVED = {
     2022: {dt.date(2022, 5, 30): dt.date(2022, 6, 2)},  # Platinum Jubilee
 }
 _EXTRA = {
-    dt.date(1999, 12, 31),  # Millennium
-    dt.date(2002, 6, 3),  # Golden Jubilee
-    dt.date(2011, 4, 29),  # Royal wedding
-    dt.date(2012, 6, 5),  # Diamond Jubilee
-    dt.date(2022, 6, 3),  # Platinum Jubilee
-    dt.date(2022, 9, 19),  # State funeral of Queen Elizabeth II
-    dt.date(2023, 5, 8),  # Coronation of King Charles III
+    dt.date(1999, 12, 31): "Millennium bank holiday",
+    dt.date(2002, 6, 3): "Golden Jubilee bank holiday",
+    dt.date(2011, 4, 29): "Royal wedding bank holiday",
+    dt.date(2012, 6, 5): "Diamond Jubilee bank holiday",
+    dt.date(2022, 6, 3): "Platinum Jubilee bank holiday",
+    dt.date(2022, 9, 19): "Bank holiday for the State Funeral of Queen Elizabeth II",
+    dt.date(2023, 5, 8): "Bank holiday for the coronation of King Charles III",
 }
 
 
@@ -71,26 +73,40 @@ def _next_weekday(day: dt.date, taken: set[dt.date]) -> dt.date:
 
 
 @lru_cache(maxsize=64)
-def bank_holidays(year: int) -> frozenset[dt.date]:
-    """England and Wales bank holidays in ``year``, substitute days included."""
+def _named_bank_holidays(year: int) -> tuple[tuple[dt.date, str], ...]:
     easter = easter_sunday(year)
-    days: set[dt.date] = {
-        _next_weekday(dt.date(year, 1, 1), set()),
-        easter - dt.timedelta(days=2),  # Good Friday
-        easter + dt.timedelta(days=1),  # Easter Monday
-        _first_monday(year, 5),  # early May
-        _last_monday(year, 5),  # spring
-        _last_monday(year, 8),  # summer
-    }
     # Christmas Day first, then Boxing Day on the next free weekday after it.
     christmas = _next_weekday(dt.date(year, 12, 25), set())
-    days.add(christmas)
-    days.add(_next_weekday(max(dt.date(year, 12, 26), christmas + dt.timedelta(days=1)), {christmas}))
+    boxing_day = _next_weekday(max(dt.date(year, 12, 26), christmas + dt.timedelta(days=1)), {christmas})
+    days: dict[dt.date, str] = {
+        _next_weekday(dt.date(year, 1, 1), set()): "New Year's Day",
+        easter - dt.timedelta(days=2): "Good Friday",
+        easter + dt.timedelta(days=1): "Easter Monday",
+        _first_monday(year, 5): "Early May bank holiday",
+        _last_monday(year, 5): "Spring bank holiday",
+        _last_monday(year, 8): "Summer bank holiday",
+        christmas: "Christmas Day",
+        boxing_day: "Boxing Day",
+    }
     for usual, moved in _MOVED.get(year, {}).items():
-        days.discard(usual)
-        days.add(moved)
-    days.update(d for d in _EXTRA if d.year == year)
-    return frozenset(days)
+        days[moved] = days.pop(usual)
+    days.update((day, name) for day, name in _EXTRA.items() if day.year == year)
+    return tuple(sorted(days.items()))
+
+
+def bank_holiday_names(year: int) -> dict[dt.date, str]:
+    """England and Wales bank holidays in ``year`` with their names, in date order.
+
+    A substitute day carries the name of the holiday it stands in for
+    (``2026-12-28``: "Boxing Day").
+    """
+    return dict(_named_bank_holidays(year))
+
+
+@lru_cache(maxsize=64)
+def bank_holidays(year: int) -> frozenset[dt.date]:
+    """England and Wales bank holidays in ``year``, substitute days included."""
+    return frozenset(day for day, _ in _named_bank_holidays(year))
 
 
 def is_bank_holiday(day: dt.date) -> bool:

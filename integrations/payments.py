@@ -32,7 +32,8 @@ from urllib.parse import quote
 import httpx
 
 from integrations.errors import AuthFailed, IntegrationError, NotFound, Rejected, Unavailable
-from integrations.http import RETRYABLE_STATUSES, ApiClient, json_of
+from integrations.http import RETRYABLE_STATUSES, ApiClient
+from integrations.values import optional_datetime, pounds
 
 #: Pay's limits on a card payment (pence), from its API reference.
 MIN_AMOUNT_PENCE = 1
@@ -66,12 +67,6 @@ FAILURE_CODES = {
     "P0040": "cancelled by the service",
     "P0050": "payment provider error",
 }
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -142,7 +137,7 @@ class Payment:
     @property
     def amount_text(self) -> str:
         """``£41.00``, for messages."""
-        return f"£{self.amount_pence // 100:,}.{self.amount_pence % 100:02d}"
+        return pounds(self.amount_pence)
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any]) -> Payment:
@@ -155,7 +150,7 @@ class Payment:
             reference=str(body.get("reference", "")),
             description=str(body.get("description", "")),
             state=PaymentState.from_api(body["state"]),
-            created_date=_parse_time(body.get("created_date")),
+            created_date=optional_datetime(body.get("created_date")),
             return_url=str(body.get("return_url") or ""),
             next_url=str(next_url) if next_url else None,
             email=body.get("email"),
@@ -221,7 +216,7 @@ def parse_webhook(body: bytes | str) -> PaymentEvent:
             event_type=str(message["event_type"]).lower(),
             resource_type=resource_type,
             resource_id=str(message["resource_id"]),
-            created_date=_parse_time(message.get("created_date")),
+            created_date=optional_datetime(message.get("created_date")),
             api_version=int(message.get("api_version") or 1),
             payment=payment,
         )
@@ -231,6 +226,7 @@ def parse_webhook(body: bytes | str) -> PaymentEvent:
 
 class PaymentsClient(ApiClient):
     system = "gov_uk_pay"
+    unexpected_shape = "unexpected payment shape"
 
     async def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.endpoint.key}"}
@@ -285,19 +281,18 @@ class PaymentsClient(ApiClient):
             payload["email"] = email
         if metadata:
             payload["metadata"] = dict(metadata)
-        response = await self.request(
+        return await self._call(
             "POST",
             "/v1/payments",
-            op="create_payment",
+            "create_payment",
+            Payment.from_api,
             json=payload,
             idempotency_key=idempotency_key,  # so a retry returns the same payment
             ok=(200, 201),  # 200: a repeat with the same key and body
         )
-        return self._payment(response, "create_payment")
 
     async def get_payment(self, payment_id: str) -> Payment:
-        response = await self.request("GET", f"/v1/payments/{quote(payment_id, safe='')}", op="get_payment")
-        return self._payment(response, "get_payment")
+        return await self._get(f"/v1/payments/{quote(payment_id, safe='')}", "get_payment", Payment.from_api)
 
     async def cancel_payment(self, payment_id: str) -> None:
         """Cancel an unfinished payment (204). A finished one is ``Rejected`` (``P0501``)."""
@@ -309,9 +304,3 @@ class PaymentsClient(ApiClient):
             safe_to_retry=True,
             ok=(204,),
         )
-
-    def _payment(self, response: httpx.Response, op: str) -> Payment:
-        try:
-            return Payment.from_api(json_of(response, op, self.system))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable(f"{op}: unexpected payment shape", system=self.system) from exc

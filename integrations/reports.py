@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import httpx
-
-from integrations.errors import Unavailable
-from integrations.http import ApiClient, json_of
-from integrations.waste import segment
-
-T = TypeVar("T")
+from integrations.http import ApiClient, segment
+from integrations.values import optional_datetime
 
 MISSED_BIN = "missed_bin"
 BIN_DELIVERY = "bin_delivery"
 COMPLAINT = "complaint"
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    """A W3C datetime (``2026-11-27T10:15:00+00:00`` or ``...Z``)."""
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
 @dataclass(frozen=True)
@@ -147,9 +137,9 @@ class ServiceRequest:
             description=item.get("description"),
             agency_responsible=item.get("agency_responsible"),
             service_notice=item.get("service_notice"),
-            requested_datetime=_datetime(item["requested_datetime"]),  # type: ignore[arg-type]
-            updated_datetime=_datetime(item.get("updated_datetime")),
-            expected_datetime=_datetime(item.get("expected_datetime")),
+            requested_datetime=optional_datetime(item["requested_datetime"]),  # type: ignore[arg-type]
+            updated_datetime=optional_datetime(item.get("updated_datetime")),
+            expected_datetime=optional_datetime(item.get("expected_datetime")),
             address=item.get("address"),
             address_id=item.get("address_id"),
             postcode=item.get("zipcode"),
@@ -162,22 +152,20 @@ class ReportsClient(ApiClient):
     """Open311 GeoReport v2. The ``api_key`` goes in the POST body, as the standard says."""
 
     system = "open311"
-
-    def _typed(self, response: httpx.Response, op: str, build: Callable[[Any], T]) -> T:
-        body = json_of(response, op, self.system)
-        try:
-            return build(body)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise Unavailable(f"{op}: unexpected response", system=self.system) from exc
+    # Open311 answers a single request as a one-item list: an empty one is no answer either.
+    shape_errors = (KeyError, TypeError, ValueError, IndexError)
 
     async def services(self) -> list[Service]:
-        response = await self.request("GET", "/services.json", op="open311.services")
-        return self._typed(response, "open311.services", lambda body: [Service.from_api(s) for s in body])
+        return await self._get(
+            "/services.json", "open311.services", lambda body: [Service.from_api(s) for s in body]
+        )
 
     async def service_definition(self, service_code: str) -> ServiceDefinition:
-        op = "open311.service_definition"
-        response = await self.request("GET", f"/services/{segment(service_code)}.json", op=op)
-        return self._typed(response, op, ServiceDefinition.from_api)
+        return await self._get(
+            f"/services/{segment(service_code)}.json",
+            "open311.service_definition",
+            ServiceDefinition.from_api,
+        )
 
     async def create_request(
         self,
@@ -221,16 +209,15 @@ class ReportsClient(ApiClient):
             "attribute[idempotency_key]": idempotency_key or str(uuid.uuid4()),
         }
         fields.update({f"attribute[{code}]": value for code, value in (attributes or {}).items()})
-        op = f"open311.create.{service_code}"
-        response = await self.request(
+        return await self._call(
             "POST",
             "/requests.json",
-            op=op,
+            f"open311.create.{service_code}",
+            CreatedRequest.from_api,
             data={k: v for k, v in fields.items() if v is not None and v != ""},
             safe_to_retry=True,  # the idempotency key makes a repeat return the same request
             authenticate=False,
         )
-        return self._typed(response, op, CreatedRequest.from_api)
 
     async def report_missed_bin(
         self, uprn: str, bin_type: str, *, idempotency_key: str | None = None, **contact: str | None
@@ -242,9 +229,11 @@ class ReportsClient(ApiClient):
 
     async def get_request(self, service_request_id: str) -> ServiceRequest:
         """One request by its id (``MB-123456``); ``NotFound`` if there is none."""
-        op = "open311.get_request"
-        response = await self.request("GET", f"/requests/{segment(service_request_id)}.json", op=op)
-        return self._typed(response, op, lambda body: ServiceRequest.from_api(body[0]))
+        return await self._get(
+            f"/requests/{segment(service_request_id)}.json",
+            "open311.get_request",
+            lambda body: ServiceRequest.from_api(body[0]),
+        )
 
     async def find_requests(
         self,
@@ -266,6 +255,9 @@ class ReportsClient(ApiClient):
         for name, moment in (("start_date", start), ("end_date", end)):
             if moment:
                 params[name] = moment.isoformat()
-        op = "open311.find_requests"
-        response = await self.request("GET", "/requests.json", op=op, params=params)
-        return self._typed(response, op, lambda body: [ServiceRequest.from_api(r) for r in body])
+        return await self._get(
+            "/requests.json",
+            "open311.find_requests",
+            lambda body: [ServiceRequest.from_api(r) for r in body],
+            params,
+        )

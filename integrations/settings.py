@@ -9,8 +9,8 @@ runs with no configuration. Going live is setting, per system,
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,13 @@ class Settings:
     notify_templates: Mapping[str, str] = field(default_factory=dict)
     #: A secure form for direct debit set-up: bank details never go through chat.
     direct_debit_form_url: str = ""
+    #: When people are in the contact centre, Europe/London (``OfficeHours.parse``), and
+    #: whole days it is closed besides bank holidays (comma-separated ISO dates).
+    contact_centre_hours: str = "Mon-Fri 08:30-17:00"
+    contact_centre_closed_dates: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         sandbox = env.get("SANDBOX_URL", "http://127.0.0.1:8081").rstrip("/")
 
@@ -115,6 +119,8 @@ class Settings:
             direct_debit_form_url=env.get(
                 "DIRECT_DEBIT_FORM_URL", sandbox + "/council-tax/v1/forms/direct-debit"
             ),
+            contact_centre_hours=env.get("CONTACT_CENTRE_HOURS", "Mon-Fri 08:30-17:00"),
+            contact_centre_closed_dates=env.get("CONTACT_CENTRE_CLOSED_DATES", ""),
         )
 
 

@@ -9,63 +9,26 @@ when is my bin day, was the round done, can I report it, where is my request.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import httpx
 
-from integrations.errors import AuthFailed, IntegrationError, NotFound, Rejected, Unavailable
-from integrations.http import RETRYABLE_STATUSES, ApiClient, error_message, json_of
+from integrations.errors import IntegrationError
+from integrations.http import ApiClient
 
-T = TypeVar("T")
+# Still importable from here, where they were first written: they now live in the shared modules.
+from integrations.http import contract_error as contract_error
+from integrations.http import error_code as error_code
+from integrations.http import segment as segment
+from integrations.values import optional_date, optional_datetime
+from integrations.values import pounds as pounds
 
 BinType = Literal["general_waste", "recycling", "glass", "food", "garden"]
 BIN_TYPES: tuple[str, ...] = ("general_waste", "recycling", "glass", "food", "garden")
 CheckStatus = Literal[
     "eligible", "not_due", "already_reported", "not_out", "too_late", "round_delayed", "no_service"
 ]
-
-
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
-def segment(value: str) -> str:
-    """One URL path segment: user input can never reach another path."""
-    return quote(str(value).strip(), safe="")
-
-
-def pounds(pence: int) -> str:
-    """``9200`` -> ``£92.00``."""
-    return f"£{pence // 100:,}.{pence % 100:02d}"
-
-
-def error_code(response: httpx.Response) -> str:
-    """The ``code`` of our own contracts' errors: ``{"error": {"status", "code", "message"}}``."""
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return error_message(response)
-
-
-def contract_error(response: httpx.Response, op: str, system: str) -> IntegrationError:
-    """Our own contracts' errors in the hierarchy; a refusal's ``code`` becomes ``Rejected.reason``."""
-    status = response.status_code
-    code = error_code(response)
-    kwargs: dict[str, Any] = {"system": system, "status": status}
-    if status == 401:
-        return AuthFailed(f"{op}: credentials refused", **kwargs)
-    if status == 404:
-        return NotFound(f"{op}: {code}", **kwargs)
-    if status in RETRYABLE_STATUSES or status >= 500:
-        return Unavailable(f"{op}: system unavailable", **kwargs)
-    return Rejected(f"{op}: {code}", reason=code, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -112,7 +75,7 @@ class Collection:
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Collection:
         date = dt.date.fromisoformat(item["collectionDate"])
-        return cls(item["type"], date, item["round"], _date(item.get("scheduledDate")) or date)
+        return cls(item["type"], date, item["round"], optional_date(item.get("scheduledDate")) or date)
 
 
 @dataclass(frozen=True)
@@ -136,7 +99,7 @@ class RoundStatus:
             collection_date=dt.date.fromisoformat(item["collectionDate"]),
             status=item["roundStatus"],
             completed_at=item.get("completedAt"),
-            catch_up_date=_date(item.get("catchUpDate")),
+            catch_up_date=optional_date(item.get("catchUpDate")),
             bin_not_out=bool(item["binNotOut"]),
             missed_report_reference=report.get("reference"),
             missed_report_status=report.get("status"),
@@ -168,11 +131,11 @@ class MissedBinCheck:
             status=body["status"],
             eligible=bool(body["eligible"]),
             round=body["round"],
-            last_collection=_date(body.get("lastCollectionDate")),
-            next_collection=_date(body.get("nextCollectionDate")),
-            report_by=_date(body.get("reportBy")),
+            last_collection=optional_date(body.get("lastCollectionDate")),
+            next_collection=optional_date(body.get("nextCollectionDate")),
+            report_by=optional_date(body.get("reportBy")),
             round_status=body.get("roundStatus"),
-            catch_up_date=_date(body.get("catchUpDate")),
+            catch_up_date=optional_date(body.get("catchUpDate")),
             existing_reference=body.get("existingReference"),
             message=body.get("message", ""),
         )
@@ -198,8 +161,8 @@ class PropertyRequest:
             bin_type=item.get("binType"),
             status=item["status"],
             status_notes=item.get("statusNotes"),
-            requested_at=_datetime(item["requestedAt"]),  # type: ignore[arg-type]
-            expected_by=_datetime(item.get("expectedBy")),
+            requested_at=optional_datetime(item["requestedAt"]),  # type: ignore[arg-type]
+            expected_by=optional_datetime(item.get("expectedBy")),
         )
 
 
@@ -223,9 +186,9 @@ class GardenWaste:
             status=body["status"],
             reference=body.get("reference"),
             bins=body.get("bins"),
-            start_date=_date(body.get("startDate")),
-            expiry_date=_date(body.get("expiryDate")),
-            renewal_window_opens=_date(body.get("renewalWindowOpens")),
+            start_date=optional_date(body.get("startDate")),
+            expiry_date=optional_date(body.get("expiryDate")),
+            renewal_window_opens=optional_date(body.get("renewalWindowOpens")),
             can_renew=bool(body["canRenew"]),
         )
 
@@ -261,7 +224,7 @@ class GardenWasteQuote:
             start_date=dt.date.fromisoformat(body["startDate"]),
             expiry_date=dt.date.fromisoformat(body["expiryDate"]),
             can_renew=bool(body["canRenew"]),
-            renewal_window_opens=_date(body.get("renewalWindowOpens")),
+            renewal_window_opens=optional_date(body.get("renewalWindowOpens")),
         )
 
 
@@ -274,6 +237,8 @@ class GardenWasteSubscription:
     expiry_date: dt.date
     status: Literal["current", "lapsed"]
     payment_id: str | None
+    #: Whether this call made it (201), rather than answering a repeat with it (200).
+    created: bool = field(default=False, compare=False)
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> GardenWasteSubscription:
@@ -296,18 +261,6 @@ class WasteClient(ApiClient):
 
     def translate_error(self, response: httpx.Response, op: str) -> IntegrationError:
         return contract_error(response, op, self.system)
-
-    def _typed(self, response: httpx.Response, op: str, build: Callable[[Any], T]) -> T:
-        body = json_of(response, op, self.system)
-        try:
-            return build(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise Unavailable(f"{op}: unexpected response", system=self.system) from exc
-
-    async def _get(
-        self, path: str, op: str, build: Callable[[Any], T], params: dict[str, Any] | None = None
-    ) -> T:
-        return self._typed(await self.request("GET", path, op=op, params=params), op, build)
 
     # --- collections --------------------------------------------------------------
     async def property(self, uprn: str) -> WasteProperty:
@@ -393,7 +346,8 @@ class WasteClient(ApiClient):
             json={"bins": bins, "paymentId": payment_id},
             idempotency_key=renewal_key or payment_id,
         )
-        return self._typed(response, op, GardenWasteSubscription.from_api)
+        subscription = self._typed(response, op, GardenWasteSubscription.from_api)
+        return replace(subscription, created=response.status_code == 201)
 
     async def garden_waste_subscription(self, reference: str) -> GardenWasteSubscription:
         """A subscription by its ``GW-`` reference ("has my renewal gone through?")."""

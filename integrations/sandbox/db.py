@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 
 class Database:
@@ -44,3 +45,13 @@ class Database:
         finally:
             conn.close()
         return [r[0] for r in rows]
+
+
+def fetch_one(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], *, missing: Exception
+) -> sqlite3.Row:
+    """The first row ``sql`` selects, or raise ``missing`` (the system's own "not found" answer)."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise missing
+    return row

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Annotated, Iterator
+from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from integrations.settings import Settings
 
@@ -27,7 +28,7 @@ class SandboxSettings:
     client: Settings | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "SandboxSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SandboxSettings:
         env = os.environ if env is None else env
         port = env.get("SANDBOX_PORT", "8081")
         today = env.get("SANDBOX_TODAY")

@@ -34,10 +34,48 @@ STREETS: list[tuple[str, str, str, str, int, int, int, int]] = [
 # A postcode that exists but has no addresses in the demo council (for tests).
 POSTCODE_WITHOUT_ADDRESSES = "SN15 9ZZ"
 
-FIRST_NAMES = ["Alex", "Sam", "Jo", "Priya", "Tom", "Aisha", "Megan", "Oliver", "Zofia", "Ravi",
-               "Grace", "Liam", "Hannah", "Kwame", "Ellie", "Noah", "Fatima", "Jack", "Chloe", "Dan"]
-SURNAMES = ["Smith", "Jones", "Patel", "Williams", "Brown", "Taylor", "Khan", "Davies", "Evans",
-            "Wilson", "Thomas", "Roberts", "Nowak", "Walker", "Wright", "Green", "Hughes", "Hall"]
+FIRST_NAMES = [
+    "Alex",
+    "Sam",
+    "Jo",
+    "Priya",
+    "Tom",
+    "Aisha",
+    "Megan",
+    "Oliver",
+    "Zofia",
+    "Ravi",
+    "Grace",
+    "Liam",
+    "Hannah",
+    "Kwame",
+    "Ellie",
+    "Noah",
+    "Fatima",
+    "Jack",
+    "Chloe",
+    "Dan",
+]
+SURNAMES = [
+    "Smith",
+    "Jones",
+    "Patel",
+    "Williams",
+    "Brown",
+    "Taylor",
+    "Khan",
+    "Davies",
+    "Evans",
+    "Wilson",
+    "Thomas",
+    "Roberts",
+    "Nowak",
+    "Walker",
+    "Wright",
+    "Green",
+    "Hughes",
+    "Hall",
+]
 
 
 @dataclass(frozen=True)
@@ -98,53 +136,3 @@ def build_world(today: dt.date | None = None) -> World:
                 )
             )
     return world
-
-
-def _easter_sunday(year: int) -> dt.date:
-    """Gregorian Easter (the anonymous Meeus/Jones/Butcher algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    l = (32 + 2 * e + 2 * i - h - k) % 7  # noqa: E741 (the algorithm's own name)
-    m = (a + 11 * h + 22 * l) // 451
-    month, day = divmod(h + l - 7 * m + 114, 31)
-    return dt.date(year, month, day + 1)
-
-
-def england_bank_holidays(year: int) -> dict[dt.date, str]:
-    """Bank holidays in England and Wales for ``year``, with substitute days.
-
-    The standard pattern only: one-off holidays (coronations, jubilees) are not
-    included. Shared by every system that closes or shifts on bank holidays.
-    """
-
-    def first_monday(month: int) -> dt.date:
-        first = dt.date(year, month, 1)
-        return first + dt.timedelta(days=(7 - first.weekday()) % 7)
-
-    def last_monday(month: int) -> dt.date:
-        last = dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)
-        return last - dt.timedelta(days=last.weekday())
-
-    def weekday_on_or_after(day: dt.date) -> dt.date:
-        return day + dt.timedelta(days=max(0, 7 - day.weekday()) if day.weekday() >= 5 else 0)
-
-    easter = _easter_sunday(year)
-    holidays = {
-        weekday_on_or_after(dt.date(year, 1, 1)): "New Year's Day",
-        easter - dt.timedelta(days=2): "Good Friday",
-        easter + dt.timedelta(days=1): "Easter Monday",
-        first_monday(5): "Early May bank holiday",
-        last_monday(5): "Spring bank holiday",
-        last_monday(8): "Summer bank holiday",
-    }
-    christmas, boxing = dt.date(year, 12, 25), dt.date(year, 12, 26)
-    christmas_observed = weekday_on_or_after(christmas)
-    boxing_observed = weekday_on_or_after(boxing)
-    if boxing_observed <= christmas_observed:
-        boxing_observed = christmas_observed + dt.timedelta(days=1)
-    holidays[christmas_observed] = "Christmas Day"
-    holidays[boxing_observed] = "Boxing Day"
-    return holidays

@@ -8,6 +8,7 @@ import pytest
 from integrations.addresses import AddressClient, normalise_postcode
 from integrations.errors import AuthFailed, Rejected
 from integrations.settings import Endpoint, Settings
+from tests.support.mock_http import mock_client
 
 
 def dpa(uprn: str, number: str) -> dict:
@@ -24,8 +25,8 @@ def dpa(uprn: str, number: str) -> dict:
 
 
 def client_for(handler) -> AddressClient:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AddressClient(http, Endpoint("http://os.test", key="k"))
+    client, _ = mock_client(AddressClient, handler, Endpoint("http://os.test", key="k"))
+    return client
 
 
 def test_normalise_postcode():
@@ -38,7 +39,9 @@ async def test_find_by_postcode_sends_the_key_and_types_the_results():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"header": {"totalresults": 2}, "results": [dpa("1", "1"), dpa("2", "2")]})
+        return httpx.Response(
+            200, json={"header": {"totalresults": 2}, "results": [dpa("1", "1"), dpa("2", "2")]}
+        )
 
     addresses = await client_for(handler).find_by_postcode("sn151er")
     assert [a.uprn for a in addresses] == ["1", "2"]
@@ -63,7 +66,9 @@ async def test_pages_are_followed_to_the_total():
 
 async def test_bad_key_is_auth_failed_and_bad_postcode_is_rejected():
     with pytest.raises(AuthFailed):
-        await client_for(lambda r: httpx.Response(401, json={"error": {"statuscode": 401}})).find_by_postcode("X")
+        await client_for(lambda r: httpx.Response(401, json={"error": {"statuscode": 401}})).find_by_postcode(
+            "X"
+        )
     bad = {"error": {"statuscode": 400, "message": "Requested postcode must contain ..."}}
     with pytest.raises(Rejected):
         await client_for(lambda r: httpx.Response(400, json=bad)).find_by_postcode("X")
@@ -101,7 +106,9 @@ async def test_sandbox_refuses_a_bad_key_and_a_malformed_postcode(live):
             await wrong.find_by_postcode("SN15 1ER")
     with pytest.raises(Rejected):
         await client.find_by_postcode("not a postcode")
-    raw = httpx.get(sandbox.url + "/search/places/v1/postcode", params={"postcode": "??", "key": "sandbox-os-places-key"})
+    raw = httpx.get(
+        sandbox.url + "/search/places/v1/postcode", params={"postcode": "??", "key": "sandbox-os-places-key"}
+    )
     assert raw.status_code == 400 and raw.json()["error"]["statuscode"] == 400
 
 

@@ -21,12 +21,14 @@ from integrations.errors import AuthFailed, NotFound, Rejected, Unavailable
 from integrations.office_hours import (
     CONTACT_CENTRE_HOURS,
     OfficeHours,
+    bank_holiday_names,
     bank_holidays,
     easter_sunday,
     is_open,
     next_opening,
 )
-from integrations.settings import Endpoint, Settings, Timeouts
+from integrations.settings import Endpoint, Settings
+from tests.support.mock_http import Recorder, mock_client
 
 UTC = dt.timezone.utc
 LONDON = ZoneInfo("Europe/London")
@@ -58,6 +60,28 @@ PUBLISHED = {
 def test_bank_holidays_match_the_published_list(year):
     expected = {dt.date.fromisoformat(f"{year}-{day}") for day in PUBLISHED[year]}
     assert bank_holidays(year) == expected
+
+
+@pytest.mark.parametrize("year", sorted(PUBLISHED))
+def test_bank_holiday_names_are_for_the_same_days_in_date_order(year):
+    names = bank_holiday_names(year)
+    assert set(names) == bank_holidays(year)
+    assert list(names) == sorted(names)
+
+
+def test_bank_holiday_names_as_published_substitute_days_named_for_the_day_they_replace():
+    assert bank_holiday_names(2027) == {
+        dt.date(2027, 1, 1): "New Year's Day",
+        dt.date(2027, 3, 26): "Good Friday",
+        dt.date(2027, 3, 29): "Easter Monday",
+        dt.date(2027, 5, 3): "Early May bank holiday",
+        dt.date(2027, 5, 31): "Spring bank holiday",
+        dt.date(2027, 8, 30): "Summer bank holiday",
+        dt.date(2027, 12, 27): "Christmas Day",
+        dt.date(2027, 12, 28): "Boxing Day",
+    }
+    coronation = bank_holiday_names(2023)[dt.date(2023, 5, 8)]
+    assert coronation == "Bank holiday for the coronation of King Charles III"
 
 
 @pytest.mark.parametrize(
@@ -173,27 +197,10 @@ TRANSCRIPT = [
 ]
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
 def client_for(handler) -> ContactCentreClient:
-    async def sleep(seconds: float) -> None:
-        pass
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return ContactCentreClient(
-        http, Endpoint("https://cc.test/contact-centre/v1", key=KEY), Timeouts(), sleep=sleep
-    )
+    endpoint = Endpoint("https://cc.test/contact-centre/v1", key=KEY)
+    client, _ = mock_client(ContactCentreClient, handler, endpoint)
+    return client
 
 
 def cc_error(status: int, code: str, message: str = "x", **extra) -> httpx.Response:

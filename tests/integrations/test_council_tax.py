@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 
 import httpx
-import jsonschema
 import pytest
 
 from integrations.council_tax import (
@@ -20,44 +18,21 @@ from integrations.council_tax import (
 )
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
 from integrations.settings import Endpoint, Settings, Timeouts
+from tests.integrations.contract import paid_payment as pay_in_sandbox
+from tests.integrations.contract import schema_assert
+from tests.support.mock_http import Recorder, mock_client
+from tests.support.mock_http import contract_error as err
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "council_tax.json").read_text())
 REF = "40212345"
 V = Verification(REF, "tok-secret-123")
 
 
-def assert_schema(instance: object, definition: str) -> None:
-    jsonschema.validate(
-        instance, {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    )
-
-
-class Recorder:
-    def __init__(self, *responses: httpx.Response | Exception) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
+assert_schema = schema_assert("council_tax")
 
 
 def client_for(handler, **timeouts) -> tuple[CouncilTaxClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     endpoint = Endpoint("http://ct.test/council-tax/v1", key="k")
-    return CouncilTaxClient(http, endpoint, Timeouts(**timeouts), sleep=sleep), slept
-
-
-def err(status: int, code: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"status": status, "code": code, "message": "m"}})
+    return mock_client(CouncilTaxClient, handler, endpoint, Timeouts(**timeouts))
 
 
 ACCOUNT = {
@@ -276,27 +251,7 @@ async def verified(client: CouncilTaxClient, row: dict) -> Verification:
 
 
 def paid_payment(sandbox, amount: int, action: str | None = "pay") -> str:
-    created = httpx.post(
-        sandbox.url + "/v1/payments",
-        headers={"Authorization": "Bearer api_test_sandbox-pay-key"},
-        json={
-            "amount": amount,
-            "reference": "CT-test",
-            "description": "Council tax",
-            "return_url": "https://127.0.0.1:8000/payments/return",
-        },
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    payment = created.json()
-    if action:
-        with httpx.Client(timeout=10) as browser:
-            opened = browser.get(payment["_links"]["next_url"]["href"])
-            assert (
-                browser.post(sandbox.url + opened.headers["location"], data={"action": action}).status_code
-                == 303
-            )
-    return payment["payment_id"]
+    return pay_in_sandbox(sandbox, amount, action, reference="CT-test", description="Council tax")
 
 
 def raw(sandbox, method: str, path: str, **kwargs) -> httpx.Response:

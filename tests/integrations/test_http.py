@@ -10,32 +10,11 @@ import pytest
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
 from integrations.http import ApiClient, backoff_delay, retry_after_seconds
 from integrations.settings import Endpoint, Timeouts
-
-
-class Recorder:
-    """A MockTransport handler that answers from a script and records requests."""
-
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
+from tests.support.mock_http import Recorder, mock_client
 
 
 def make_client(handler, **timeouts) -> tuple[ApiClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = ApiClient(http, Endpoint("http://backoffice.test"), Timeouts(**timeouts), sleep=sleep)
-    return client, slept
+    return mock_client(ApiClient, handler, Endpoint("http://backoffice.test"), Timeouts(**timeouts))
 
 
 async def test_success_returns_the_response():
@@ -53,7 +32,11 @@ async def test_success_returns_the_response():
         (401, {"error": "Authentication failure."}, AuthFailed),
         (403, {"error": "bad key"}, AuthFailed),
         (400, [{"code": 400, "description": "service_code missing"}], Rejected),
-        (422, {"errors": [{"error": "ValidationError", "message": "phone_number Not a UK mobile number"}]}, Rejected),
+        (
+            422,
+            {"errors": [{"error": "ValidationError", "message": "phone_number Not a UK mobile number"}]},
+            Rejected,
+        ),
     ],
 )
 async def test_error_statuses_map_to_the_hierarchy(status, body, error):

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import jsonschema
 import pytest
 
 from integrations.errors import AuthFailed, NotFound, Rejected, Unavailable
@@ -24,23 +21,16 @@ from integrations.leisure import (
     booking_from_order,
 )
 from integrations.settings import Endpoint, Settings, Timeouts
+from tests.integrations.contract import draft7_schema_assert
+from tests.support.mock_http import mock_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "openactive.json").read_text())
 MEDIA_TYPE = "application/vnd.openactive.booking+json; version=1"
 KEY = "sandbox-openactive-key"
 BASE = "http://oa.test/openactive"
 CUSTOMER = Customer("Jo", "Smith", email="jo@example.com", telephone="07700900123")
 
 
-@functools.cache
-def validator(definition: str) -> jsonschema.Draft7Validator:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def assert_schema(instance: object, definition: str) -> None:
-    validator(definition).validate(instance)
+assert_schema = draft7_schema_assert("openactive")
 
 
 # --- test doubles -------------------------------------------------------------------------
@@ -166,11 +156,8 @@ class FeedServer:
 
 
 def client_for(handler, **kwargs) -> LeisureClient:
-    async def no_sleep(_: float) -> None:
-        return None
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return LeisureClient(http, Endpoint(BASE, key="k"), Timeouts(), sleep=no_sleep, **kwargs)
+    client, _ = mock_client(LeisureClient, handler, Endpoint(BASE, key="k"), **kwargs)
+    return client
 
 
 SOON = dt.datetime.now(LONDON).replace(microsecond=0) + dt.timedelta(days=2)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
-import jsonschema
 import pytest
 
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
@@ -23,8 +20,9 @@ from integrations.libraries import (
     renewal_reason,
 )
 from integrations.settings import Endpoint, Settings, Timeouts
+from tests.integrations.contract import draft7_schema_assert
+from tests.support.mock_http import mock_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "koha.json").read_text())
 BASE = "http://koha.test"
 ALEX = ("21234000123456", "1234")  # renewable, on_reserve, too_many, overdue loans
 PRIYA = ("21234000234567", "2468")  # no loans
@@ -32,15 +30,7 @@ TOM = ("21234000345678", "1357")  # two renewable loans
 OLIVER = ("21234000678901", "5555")  # restricted
 
 
-@functools.cache
-def validator(definition: str) -> jsonschema.Draft7Validator:
-    schema = {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def assert_schema(instance: object, definition: str) -> None:
-    validator(definition).validate(instance)
+assert_schema = draft7_schema_assert("koha")
 
 
 # --- test doubles ----------------------------------------------------------------------------
@@ -115,14 +105,10 @@ def client_koha(client: LibraryClient) -> Koha:
 
 
 def client_for(koha: Koha, clock=None, **timeouts) -> LibraryClient:
-    async def no_sleep(_: float) -> None:
-        return None
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(koha))
     kwargs = {"clock": clock} if clock else {}
-    return LibraryClient(
-        http, Endpoint(BASE, key="client", secret="secret"), Timeouts(**timeouts), sleep=no_sleep, **kwargs
-    )
+    endpoint = Endpoint(BASE, key="client", secret="secret")
+    client, _ = mock_client(LibraryClient, koha, endpoint, Timeouts(**timeouts), **kwargs)
+    return client
 
 
 def json_response(status: int, body) -> httpx.Response:

@@ -15,6 +15,7 @@ import pytest
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
 from integrations.notify import NotifyClient, check_callback_token, create_token, split_api_key
 from integrations.settings import DEFAULT_NOTIFY_TEMPLATES, Endpoint, Settings, Timeouts
+from tests.support.mock_http import Recorder, mock_client
 
 SANDBOX = Settings.from_env({})
 SERVICE_ID, SECRET = "4a4ba9b8-1d24-4e2a-9c1e-1d2b0e9c0001", "6f1f0b6c-9c7e-4f3e-8a38-3c5d0f0f0002"
@@ -133,31 +134,10 @@ def sent_body(kind: str = "sms", **content) -> dict:
     }
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
 def client_for(handler, key: str = SANDBOX.notify.key) -> NotifyClient:
-    async def sleep(seconds: float) -> None:
-        pass
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return NotifyClient(
-        http,
-        Endpoint("https://notify.test", key=key),
-        Timeouts(),
-        templates=SANDBOX.notify_templates,
-        sleep=sleep,
-    )
+    endpoint = Endpoint("https://notify.test", key=key)
+    client, _ = mock_client(NotifyClient, handler, endpoint, templates=SANDBOX.notify_templates)
+    return client
 
 
 def notify_error(status: int, kind: str, message: str) -> httpx.Response:

@@ -10,11 +10,9 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
@@ -33,17 +31,15 @@ from integrations.payments import (
 from integrations.sandbox.main import create_app
 from integrations.sandbox.settings import SandboxSettings
 from integrations.settings import Endpoint, Settings, Timeouts
+from tests.integrations.contract import schema_assert
+from tests.support.mock_http import Recorder, mock_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "pay.json").read_text())
 NEXT_URL = "https://card.payments.service.gov.uk/secure/8c2b1f6e-secret-token"
 KEY = "api_test_unit-key"
 AUTH = {"Authorization": "Bearer api_test_sandbox-pay-key", "Content-Type": "application/json"}
 
 
-def assert_schema(instance: object, definition: str) -> None:
-    jsonschema.validate(
-        instance, {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    )
+assert_schema = schema_assert("pay")
 
 
 def payment_body(status: str = "created", **extra) -> dict:
@@ -72,29 +68,9 @@ def payment_body(status: str = "created", **extra) -> dict:
     return body
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-
 def client_for(handler, **timeouts) -> tuple[PaymentsClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return PaymentsClient(
-        http, Endpoint("https://publicapi.test", key=KEY), Timeouts(**timeouts), sleep=sleep
-    ), slept
+    endpoint = Endpoint("https://publicapi.test", key=KEY)
+    return mock_client(PaymentsClient, handler, endpoint, Timeouts(**timeouts))
 
 
 async def create(client: PaymentsClient, key: str = "gw-conv1-renewal", amount: int = 4100) -> Payment:

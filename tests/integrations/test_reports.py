@@ -6,11 +6,9 @@ import datetime as dt
 import json
 import logging
 import time
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
-import jsonschema
 import pytest
 
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
@@ -18,41 +16,19 @@ from integrations.reports import ReportsClient
 from integrations.sandbox.systems.open311 import grid_to_wgs84
 from integrations.settings import Endpoint, Settings, Timeouts
 from integrations.waste import WasteClient
+from tests.integrations.contract import schema_assert
+from tests.support.mock_http import Recorder, mock_client
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "open311.json").read_text())
 UPRN = "100121000007"
 KEY = "sandbox-open311-key"
 
 
-def assert_schema(instance: object, definition: str) -> None:
-    jsonschema.validate(
-        instance, {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    )
-
-
-class Recorder:
-    def __init__(self, *responses: httpx.Response | Exception) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
+assert_schema = schema_assert("open311")
 
 
 def client_for(handler, **timeouts) -> tuple[ReportsClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return ReportsClient(
-        http, Endpoint("http://311.test/open311/v2", key="k"), Timeouts(**timeouts), sleep=sleep
-    ), slept
+    endpoint = Endpoint("http://311.test/open311/v2", key="k")
+    return mock_client(ReportsClient, handler, endpoint, Timeouts(**timeouts))
 
 
 def form(request: httpx.Request) -> dict[str, str]:

@@ -4,56 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import httpx
-import jsonschema
 import pytest
 
 from integrations.errors import AuthFailed, NotFound, Rejected, TimedOut, Unavailable
 from integrations.sandbox.systems import waste as sandbox_waste
 from integrations.settings import Endpoint, Settings, Timeouts
 from integrations.waste import Collection, WasteClient, pounds
+from tests.integrations.contract import paid_payment as pay_in_sandbox
+from tests.integrations.contract import schema_assert
+from tests.support.mock_http import Recorder, mock_client
+from tests.support.mock_http import contract_error as err
 
-SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "waste.json").read_text())
 UPRN = "100121000007"  # 1 Market Place, SN15 1ER: rounds on Friday
 
 
-def assert_schema(instance: object, definition: str) -> None:
-    jsonschema.validate(
-        instance, {"$ref": f"#/definitions/{definition}", "definitions": SCHEMAS["definitions"]}
-    )
-
-
-class Recorder:
-    """Answers from a script (the last answer repeats) and keeps the requests."""
-
-    def __init__(self, *responses: httpx.Response | Exception) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        item = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(item, Exception):
-            raise item
-        return item
+assert_schema = schema_assert("waste")
 
 
 def client_for(handler, **timeouts) -> tuple[WasteClient, list[float]]:
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return WasteClient(
-        http, Endpoint("http://waste.test/waste/v1", key="k"), Timeouts(**timeouts), sleep=sleep
-    ), slept
-
-
-def err(status: int, code: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"status": status, "code": code, "message": "m"}})
+    endpoint = Endpoint("http://waste.test/waste/v1", key="k")
+    return mock_client(WasteClient, handler, endpoint, Timeouts(**timeouts))
 
 
 SUBSCRIPTION = {
@@ -244,8 +216,7 @@ def test_bank_holiday_shifts(weekday, planned, actual):
 
 
 def test_every_england_and_wales_bank_holiday_of_2026_and_2027_is_known():
-    holidays = {d.isoformat() for d in sandbox_waste.BANK_HOLIDAYS}
-    assert {
+    listed = {
         "2026-01-01",
         "2026-04-03",
         "2026-04-06",
@@ -262,14 +233,22 @@ def test_every_england_and_wales_bank_holiday_of_2026_and_2027_is_known():
         "2027-08-30",
         "2027-12-27",
         "2027-12-28",
-    } <= holidays
+    }
+    days = {dt.date.fromisoformat(day) for day in listed}
+    assert {day for day in days if not sandbox_waste.is_bank_holiday(day)} == set()
+    assert {day for day in days if sandbox_waste.is_working_day(day)} == set()
 
 
-def test_the_bank_holiday_list_agrees_with_the_office_hours_rules():
+def test_the_sandbox_calendar_is_the_office_hours_one():
     from integrations.office_hours import bank_holidays
 
     for year in (2025, 2026, 2027):
-        assert {d for d in sandbox_waste.BANK_HOLIDAYS if d.year == year} == set(bank_holidays(year))
+        days = [dt.date(year, 1, 1) + dt.timedelta(days=n) for n in range(366)]
+        holidays = {d for d in days if d.year == year and sandbox_waste.is_bank_holiday(d)}
+        assert holidays == set(bank_holidays(year))
+        for day in days:
+            working = day.weekday() < 5 and day not in bank_holidays(day.year)
+            assert sandbox_waste.is_working_day(day) == working
 
 
 def test_working_days_skip_weekends_and_bank_holidays():
@@ -311,28 +290,7 @@ def raw(sandbox, method: str, path: str, **kwargs) -> httpx.Response:
 
 
 def paid_payment(sandbox, amount: int, action: str | None = "pay") -> str:
-    """A payment made in the GOV.UK Pay sandbox, paid on its payment page (or left unfinished)."""
-    created = httpx.post(
-        sandbox.url + "/v1/payments",
-        headers={"Authorization": "Bearer api_test_sandbox-pay-key"},
-        json={
-            "amount": amount,
-            "reference": "GW-test",
-            "description": "Garden waste",
-            "return_url": "https://127.0.0.1:8000/payments/return",
-        },
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    payment = created.json()
-    if action:
-        with httpx.Client(timeout=10) as browser:
-            opened = browser.get(payment["_links"]["next_url"]["href"])
-            assert (
-                browser.post(sandbox.url + opened.headers["location"], data={"action": action}).status_code
-                == 303
-            )
-    return payment["payment_id"]
+    return pay_in_sandbox(sandbox, amount, action, reference="GW-test", description="Garden waste")
 
 
 async def test_sandbox_property_lists_a_round_per_bin_type(live):
@@ -374,7 +332,7 @@ async def test_sandbox_christmas_collections_move_and_say_when_they_were_due(liv
     found = await client.collections(UPRN, dt.date(2026, 12, 21), dt.date(2027, 1, 8))
     food = [(c.scheduled_date.isoformat(), c.date.isoformat()) for c in found if c.bin_type == "food"]
     assert food == [("2026-12-25", "2026-12-26"), ("2027-01-01", "2027-01-02"), ("2027-01-08", "2027-01-08")]
-    assert not {c.date for c in found} & sandbox_waste.BANK_HOLIDAYS
+    assert not [c.date for c in found if sandbox_waste.is_bank_holiday(c.date)]
 
 
 async def test_sandbox_garden_waste_is_collected_only_with_a_current_subscription(live):

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, root_validator, validator
 
 from integrations.office_hours import CONTACT_CENTRE_HOURS, LONDON, is_bank_holiday
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import DbDep, SettingsDep
 from integrations.sandbox.world import SEED, World
 from integrations.settings import Settings
@@ -344,12 +345,12 @@ def _handover_out(conn: sqlite3.Connection, row: sqlite3.Row, after: int = 0) ->
 
 
 def _handover(conn: sqlite3.Connection, reference: str) -> sqlite3.Row:
-    row = conn.execute(
-        "SELECT * FROM contact_centre_handovers WHERE reference = ?", (reference.strip().upper(),)
-    ).fetchone()
-    if row is None:
-        raise _fail(404, "not_found", "No handover with that reference")
-    return row
+    return fetch_one(
+        conn,
+        "SELECT * FROM contact_centre_handovers WHERE reference = ?",
+        (reference.strip().upper(),),
+        missing=_fail(404, "not_found", "No handover with that reference"),
+    )
 
 
 # --- availability and handovers ---------------------------------------------------
@@ -587,11 +588,12 @@ def request_callback(
 def get_callback(
     conn: DbDep, reference: str = Path(..., max_length=20, example="CB-123456")
 ) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT * FROM contact_centre_callbacks WHERE reference = ?", (reference.strip().upper(),)
-    ).fetchone()
-    if row is None:
-        raise _fail(404, "not_found", "No call-back with that reference")
+    row = fetch_one(
+        conn,
+        "SELECT * FROM contact_centre_callbacks WHERE reference = ?",
+        (reference.strip().upper(),),
+        missing=_fail(404, "not_found", "No call-back with that reference"),
+    )
     return _callback_out(row)
 
 

@@ -33,12 +33,14 @@ from fastapi import APIRouter, Depends, Form, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import SettingsDep, WorldDep
 from integrations.sandbox.systems.waste import (
     DbDep,
     ErrorBody,
     add_working_days,
     add_years,
+    api_key_check,
     fail,
     payment_problem,
     sandbox_now,
@@ -247,20 +249,18 @@ def seed(conn: sqlite3.Connection, world: World) -> None:
 
 # --- auth ------------------------------------------------------------------------------
 
-
-def check_key(x_api_key: str | None = Header(None, alias="X-Api-Key")) -> None:
-    if x_api_key not in VALID_KEYS:
-        raise fail(401, "invalid_api_key", "Missing or invalid X-Api-Key")
-
-
+check_key = api_key_check(VALID_KEYS)
 AccountRef = Annotated[str, Path(pattern=r"^\d{8}$", description="8-digit council tax account reference")]
 
 
 def account_row(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM ct_accounts WHERE account_ref = ?", (ref,)).fetchone()
-    if row is None:  # only reachable with a token, so no information is given away
-        raise fail(404, "account_not_found", "No such account")
-    return row
+    # Only reachable with a token, so no information is given away.
+    return fetch_one(
+        conn,
+        "SELECT * FROM ct_accounts WHERE account_ref = ?",
+        (ref,),
+        missing=fail(404, "account_not_found", "No such account"),
+    )
 
 
 def verified_account(
@@ -272,12 +272,12 @@ def verified_account(
     if not token:
         raise fail(401, "verification_required", "Verify the account first (POST /verifications)")
     now = time.time()
-    row = conn.execute(
+    row = fetch_one(
+        conn,
         "SELECT * FROM ct_tokens WHERE token_hash = ? AND account_ref = ? AND expires_at > ?",
         (_hash(token), account_reference, now),
-    ).fetchone()
-    if row is None:
-        raise fail(401, "verification_expired", "The verification has expired or is for another account")
+        missing=fail(401, "verification_expired", "The verification has expired or is for another account"),
+    )
     conn.execute(
         "UPDATE ct_tokens SET expires_at = ? WHERE token_hash = ?",
         (now + TOKEN_TTL_SECONDS, row["token_hash"]),
@@ -863,11 +863,12 @@ def setup_link(account: VerifiedAccount, conn: DbDep, settings: SettingsDep) -> 
     summary="A request's status by its CT- reference (no verification needed: it shows no personal data)",
 )
 def get_request(conn: DbDep, reference: str = Path(..., max_length=20)) -> RequestOut:
-    row = conn.execute(
-        "SELECT * FROM ct_requests WHERE reference = ?", (reference.strip().upper(),)
-    ).fetchone()
-    if row is None:
-        raise fail(404, "request_not_found", "No request with that reference")
+    row = fetch_one(
+        conn,
+        "SELECT * FROM ct_requests WHERE reference = ?",
+        (reference.strip().upper(),),
+        missing=fail(404, "request_not_found", "No request with that reference"),
+    )
     return request_view(row)
 
 

@@ -43,8 +43,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Form, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from integrations.office_hours import bank_holiday_names
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import DbDep, WorldDep
-from integrations.sandbox.world import LONDON, SEED, World, england_bank_holidays
+from integrations.sandbox.world import LONDON, SEED, World
 
 PATH_PREFIXES = ("/api/v1/",)
 CLIENTS = {"sandbox-koha-client": "sandbox-koha-secret"}
@@ -530,9 +532,8 @@ def list_patrons(
 
 @api.get("/patrons/{patron_id}", summary="Get patron")
 def get_patron(patron_id: int, conn: DbDep) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM koha_patrons WHERE patron_id = ?", (patron_id,)).fetchone()
-    if row is None:
-        raise _not_found("Patron")
+    sql = "SELECT * FROM koha_patrons WHERE patron_id = ?"
+    row = fetch_one(conn, sql, (patron_id,), missing=_not_found("Patron"))
     return _patron_json(row)
 
 
@@ -551,11 +552,12 @@ def validate_password(conn: DbDep, body: Any = Body(None)) -> dict[str, Any]:
     if "password" not in body:
         raise _missing("password")
     column = "cardnumber" if identifier is not None else "userid"
-    row = conn.execute(
-        f"SELECT * FROM koha_patrons WHERE {column} = ?", (str(identifier or userid),)
-    ).fetchone()
-    if row is None:
-        raise _error(400, "Validation failed")
+    row = fetch_one(
+        conn,
+        f"SELECT * FROM koha_patrons WHERE {column} = ?",
+        (str(identifier or userid),),
+        missing=_error(400, "Validation failed"),
+    )
     locked = row["login_attempts"] >= FAILED_LOGIN_ATTEMPTS
     if locked or not secrets.compare_digest(
         row["pin_hash"], _pin_hash(row["pin_salt"], str(body["password"]))
@@ -599,10 +601,8 @@ def _checkout_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _checkout(conn: sqlite3.Connection, checkout_id: int) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM koha_checkouts WHERE checkout_id = ?", (checkout_id,)).fetchone()
-    if row is None:
-        raise _not_found("Checkout")
-    return row
+    sql = "SELECT * FROM koha_checkouts WHERE checkout_id = ?"
+    return fetch_one(conn, sql, (checkout_id,), missing=_not_found("Checkout"))
 
 
 def renewal_block(conn: sqlite3.Connection, checkout: sqlite3.Row) -> str | None:
@@ -758,17 +758,14 @@ def list_items(
 
 @api.get("/items/{item_id}", summary="Get item")
 def get_item(item_id: int, conn: DbDep) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM koha_items WHERE item_id = ?", (item_id,)).fetchone()
-    if row is None:
-        raise _not_found("Item")
+    sql = "SELECT * FROM koha_items WHERE item_id = ?"
+    row = fetch_one(conn, sql, (item_id,), missing=_not_found("Item"))
     return _item_json(conn, row, set())
 
 
 def _biblio(conn: sqlite3.Connection, biblio_id: int) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM koha_biblios WHERE biblio_id = ?", (biblio_id,)).fetchone()
-    if row is None:
-        raise _not_found("Bibliographic record")
-    return row
+    sql = "SELECT * FROM koha_biblios WHERE biblio_id = ?"
+    return fetch_one(conn, sql, (biblio_id,), missing=_not_found("Bibliographic record"))
 
 
 @api.get("/biblios/{biblio_id}", summary="Get a bibliographic record (Accept: application/json)")
@@ -919,10 +916,12 @@ def list_libraries(
 
 @api.get("/libraries/{library_id}", summary="Get library")
 def get_library(library_id: str, conn: DbDep) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM koha_libraries WHERE library_id = ?", (library_id,)).fetchone()
-    if row is None:
-        raise _not_found("Library")
-    return _library_json(row)
+    return _library_json(_library(conn, library_id))
+
+
+def _library(conn: sqlite3.Connection, library_id: str) -> sqlite3.Row:
+    sql = "SELECT * FROM koha_libraries WHERE library_id = ?"
+    return fetch_one(conn, sql, (library_id,), missing=_not_found("Library"))
 
 
 # --- bookings --------------------------------------------------------------------------------------
@@ -1021,10 +1020,8 @@ def biblio_bookings(
 
 
 def _booking(conn: sqlite3.Connection, booking_id: int) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM koha_bookings WHERE booking_id = ?", (booking_id,)).fetchone()
-    if row is None:
-        raise _not_found("Booking")
-    return row
+    sql = "SELECT * FROM koha_bookings WHERE booking_id = ?"
+    return fetch_one(conn, sql, (booking_id,), missing=_not_found("Booking"))
 
 
 @api.get("/bookings/{booking_id}", summary="Get booking")
@@ -1096,9 +1093,12 @@ def add_booking(request: Request, response: Response, conn: DbDep, body: Any = B
         if not free:
             raise _error(400, "Booking would conflict")
         item_id = free[0]
-    item = conn.execute("SELECT * FROM koha_items WHERE item_id = ?", (item_id,)).fetchone()
-    if item is None:
-        raise _error(400, "Given item_id does not exist")
+    item = fetch_one(
+        conn,
+        "SELECT * FROM koha_items WHERE item_id = ?",
+        (item_id,),
+        missing=_error(400, "Given item_id does not exist"),
+    )
     if item["biblio_id"] != body["biblio_id"]:
         raise _error(400, "Given item_id does not belong to biblio_id")
     if not item["bookable"]:
@@ -1166,9 +1166,7 @@ def opening_hours(
     date_from: dt.date | None = Query(None, alias="from"),
     date_to: dt.date | None = Query(None, alias="to"),
 ) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM koha_libraries WHERE library_id = ?", (library_id,)).fetchone()
-    if row is None:
-        raise _not_found("Library")
+    row = _library(conn, library_id)
     start, end = _date_range(world.today, date_from, date_to)
     week = {int(k): v for k, v in json.loads(row["weekly_json"]).items()}
     closures = {
@@ -1272,7 +1270,7 @@ def seed(conn: sqlite3.Connection, world: World) -> None:
 def _seed_libraries(conn: sqlite3.Connection, today: dt.date) -> set[tuple[str, str]]:
     holidays: dict[dt.date, str] = {}
     for year in (today.year, today.year + 1):
-        holidays.update(england_bank_holidays(year))
+        holidays.update(bank_holiday_names(year))
     closures = {
         (library.library_id, day.isoformat()): name
         for library in LIBRARIES

@@ -37,6 +37,7 @@ import jwt
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from integrations.notify import split_api_key
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import DbDep, SettingsDep
 from integrations.sandbox.settings import SandboxSettings
 from integrations.sandbox.world import World
@@ -401,12 +402,12 @@ def get_notification(
         uuid.UUID(notification_id)
     except ValueError:
         raise _invalid("notification_id is not a valid UUID") from None
-    row = conn.execute(
+    row = fetch_one(
+        conn,
         "SELECT * FROM notify_notifications WHERE id = ? AND service_id = ?",
         (notification_id.lower(), service_id),
-    ).fetchone()
-    if row is None:
-        raise _fail(404, "NoResultFound", "No result found")
+        missing=_fail(404, "NoResultFound", "No result found"),
+    )
     row = _progress(conn, row)
     template = _template(row["template_id"], settings)
     base = request.app.state.settings.public_url

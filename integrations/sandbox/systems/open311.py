@@ -33,6 +33,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Query
 
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import WorldDep
 from integrations.sandbox.systems import waste
 from integrations.sandbox.systems.waste import DbDep
@@ -673,11 +674,12 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
 def get_request(
     conn: DbDep, service_request_id: str, jurisdiction_id: str | None = None
 ) -> list[dict[str, Any]]:
-    row = conn.execute(
-        "SELECT * FROM open311_requests WHERE service_request_id = ?", (service_request_id.strip().upper(),)
-    ).fetchone()
-    if row is None:
-        raise fail(404, "Service request not found")
+    row = fetch_one(
+        conn,
+        "SELECT * FROM open311_requests WHERE service_request_id = ?",
+        (service_request_id.strip().upper(),),
+        missing=fail(404, "Service request not found"),
+    )
     return [_public(row)]
 
 

@@ -41,8 +41,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from integrations.office_hours import bank_holiday_names
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import DbDep
-from integrations.sandbox.world import LONDON, SEED, World, england_bank_holidays
+from integrations.sandbox.world import LONDON, SEED, World
 
 PATH_PREFIXES = ("/openactive/",)
 API_KEYS = {"sandbox-openactive-key"}
@@ -340,7 +342,7 @@ def normalise_telephone(text: str) -> str:
 def _bank_holidays(today: dt.date, days: int) -> dict[dt.date, str]:
     found: dict[dt.date, str] = {}
     for year in (today.year, today.year + 1):
-        found.update(england_bank_holidays(year))
+        found.update(bank_holiday_names(year))
     return {d: n for d, n in sorted(found.items()) if today <= d <= today + dt.timedelta(days=days)}
 
 
@@ -1234,9 +1236,8 @@ async def create_order(order_uuid: uuid_module.UUID, request: Request, conn: DbD
 
 @api_router.get("/orders/{order_uuid}", summary="Order Status")
 def get_order(order_uuid: uuid_module.UUID, request: Request, conn: DbDep) -> Response:
-    order = conn.execute("SELECT * FROM oa_orders WHERE uuid = ?", (str(order_uuid),)).fetchone()
-    if order is None:
-        raise _unknown_order()
+    sql = "SELECT * FROM oa_orders WHERE uuid = ?"
+    order = fetch_one(conn, sql, (str(order_uuid),), missing=_unknown_order())
     return BookingResponse(_order_json(conn, Urls(request), order))
 
 
@@ -1268,9 +1269,7 @@ def get_order(order_uuid: uuid_module.UUID, request: Request, conn: DbDep) -> Re
 async def cancel_order(order_uuid: uuid_module.UUID, request: Request, conn: DbDep) -> Response:
     key = str(order_uuid)
     body = await _read_order(request, "Order")
-    order = conn.execute("SELECT * FROM oa_orders WHERE uuid = ?", (key,)).fetchone()
-    if order is None:
-        raise _unknown_order()
+    fetch_one(conn, "SELECT * FROM oa_orders WHERE uuid = ?", (key,), missing=_unknown_order())
     extra = set(body) - {"@context", "@type", "orderedItem"}
     if extra:
         raise _fail(400, "PatchContainsExcessivePropertiesError", "Only orderedItem may be sent to cancel.")

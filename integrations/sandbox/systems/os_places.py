@@ -138,7 +138,8 @@ def by_postcode(
             400,
             error_body(
                 400,
-                "Requested postcode must contain a minimum of the sector plus 1 digit of the district e.g. SO1 9. "
+                "Requested postcode must contain a minimum of the sector plus 1 digit of the district "
+                "e.g. SO1 9. "
                 f"Requested postcode was {postcode.strip()[:16]}",
             ),
         )

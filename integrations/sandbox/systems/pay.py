@@ -8,6 +8,9 @@ public API reference and OpenAPI file:
   with another body 409 ``P0191``. Missing attributes 400 ``P0101``, wrong
   types 400 ``P0102``, out-of-range values 422 ``P0102``, bad JSON 400
   ``P0197``, more than 15 creates a second for a key 429 ``P0900``.
+  ``return_url`` must be https, as on Pay, except ``http://127.0.0.1`` and
+  ``http://localhost`` (any port): a sandbox convenience, so the local demo
+  page can be the return page; real Pay refuses them.
 - ``GET /v1/payments/{id}`` (404 ``P0200``); ``_links.next_url`` only while
   unfinished. An unfinished payment expires 90 minutes after it was made
   (``failed``, ``P0020``).
@@ -53,6 +56,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import DbDep, SettingsDep
 from integrations.sandbox.settings import SandboxSettings
 from integrations.sandbox.world import SEED, World
@@ -467,8 +471,7 @@ def _validate(body: Any) -> dict[str, Any]:
             raise _invalid(name, "Must be a valid string format", 400)
         if len(value) > limit:
             raise _invalid(name, f"Must be less than or equal to {limit} characters length")
-    parts = urlsplit(body["return_url"])
-    if parts.scheme != "https" or not parts.netloc:
+    if not _acceptable_return_url(body["return_url"]):
         raise _invalid("return_url", "Must be a valid URL format")
     if body.get("language", "en") not in ("en", "cy"):
         raise _invalid("language", 'Must be "en" or "cy"')
@@ -492,6 +495,20 @@ def _validate_metadata(metadata: Any) -> None:
             raise _invalid("metadata", "Values must be of type String, Boolean or Number")
         if isinstance(value, str) and len(value) > 100:
             raise _invalid("metadata", "Values must be no greater than 100 characters long")
+
+
+#: Hosts a plain-http return_url may point at in the sandbox (see ``_acceptable_return_url``).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+def _acceptable_return_url(url: str) -> bool:
+    """Pay wants an https ``return_url``. The sandbox also takes ``http://127.0.0.1`` and
+    ``http://localhost`` (any port), so the demo page of ``make run`` can be the return page
+    without a certificate: a sandbox convenience only; real Pay refuses plain http."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS)
 
 
 def _compact(body: Any) -> str:
@@ -809,11 +826,12 @@ def list_webhooks(conn: DbDep) -> list[dict[str, Any]]:
 
 @admin.post("/webhooks/{webhook_message_id}/resend", status_code=202, summary="Send a message again")
 def resend_webhook(webhook_message_id: str, request: Request, conn: DbDep) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT 1 FROM pay_webhook_messages WHERE webhook_message_id = ?", (webhook_message_id,)
-    ).fetchone()
-    if row is None:
-        raise HTTPException(404, f"no webhook message {webhook_message_id}")
+    fetch_one(
+        conn,
+        "SELECT 1 FROM pay_webhook_messages WHERE webhook_message_id = ?",
+        (webhook_message_id,),
+        missing=HTTPException(404, f"no webhook message {webhook_message_id}"),
+    )
     if not _webhook_url(conn, request.app.state.settings):
         raise HTTPException(409, "no webhook URL is set")
     _dispatch(request, conn, [webhook_message_id])

@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import random
 import sqlite3
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -32,6 +33,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from integrations.office_hours import is_bank_holiday
+from integrations.sandbox.db import fetch_one
 from integrations.sandbox.deps import WorldDep, get_db
 from integrations.sandbox.world import LONDON, SEED, Address, World
 
@@ -45,22 +48,12 @@ VALID_KEYS = {"sandbox-waste-key"}
 REQUESTS_TABLE = "open311_requests"
 
 # --- the calendar ---------------------------------------------------------------
-
-#: England and Wales bank holidays (GOV.UK), with substitute days.
-BANK_HOLIDAYS = frozenset(
-    dt.date.fromisoformat(day)
-    for day in """
-    2025-01-01 2025-04-18 2025-04-21 2025-05-05 2025-05-26 2025-08-25 2025-12-25 2025-12-26
-    2026-01-01 2026-04-03 2026-04-06 2026-05-04 2026-05-25 2026-08-31 2026-12-25 2026-12-28
-    2027-01-01 2027-03-26 2027-03-29 2027-05-03 2027-05-31 2027-08-30 2027-12-27 2027-12-28
-    2028-01-03
-    """.split()
-)  # 2026-12-28, 2027-12-27/28 and 2028-01-03 are substitute days for holidays on a weekend
+# England and Wales bank holidays come from ``integrations.office_hours``: one calendar for all.
 
 
 def no_collection_day(day: dt.date) -> bool:
     """Crews never work Sundays, bank holidays, Christmas Day or New Year's Day."""
-    return day.weekday() == 6 or day in BANK_HOLIDAYS or (day.month, day.day) in ((12, 25), (1, 1))
+    return day.weekday() == 6 or is_bank_holiday(day) or (day.month, day.day) in ((12, 25), (1, 1))
 
 
 def shift_for_holidays(planned: dt.date) -> dt.date:
@@ -68,7 +61,7 @@ def shift_for_holidays(planned: dt.date) -> dt.date:
     and on past any day crews do not work (so Friday's round in Christmas week is on Saturday)."""
     monday = planned - dt.timedelta(days=planned.weekday())
     day = planned
-    if any(monday + dt.timedelta(days=i) in BANK_HOLIDAYS for i in range(planned.weekday() + 1)):
+    if any(is_bank_holiday(monday + dt.timedelta(days=i)) for i in range(planned.weekday() + 1)):
         day += dt.timedelta(days=1)
     while no_collection_day(day):
         day += dt.timedelta(days=1)
@@ -76,7 +69,7 @@ def shift_for_holidays(planned: dt.date) -> dt.date:
 
 
 def is_working_day(day: dt.date) -> bool:
-    return day.weekday() < 5 and day not in BANK_HOLIDAYS
+    return day.weekday() < 5 and not is_bank_holiday(day)
 
 
 def add_working_days(day: dt.date, count: int) -> dt.date:
@@ -494,11 +487,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def check_key(x_api_key: str | None = Header(None, alias="X-Api-Key")) -> None:
-    if x_api_key not in VALID_KEYS:
-        raise fail(401, "invalid_api_key", "Missing or invalid X-Api-Key")
+def api_key_check(valid_keys: Collection[str]) -> Callable[..., None]:
+    """The route dependency of our own contracts: a missing or unknown ``X-Api-Key`` is a 401."""
+
+    def check_key(x_api_key: str | None = Header(None, alias="X-Api-Key")) -> None:
+        if x_api_key not in valid_keys:
+            raise fail(401, "invalid_api_key", "Missing or invalid X-Api-Key")
+
+    return check_key
 
 
+check_key = api_key_check(VALID_KEYS)
 router = APIRouter(prefix="/waste/v1", tags=["Waste (our contract)"], dependencies=[Depends(check_key)])
 
 
@@ -1098,9 +1097,10 @@ def renew_garden_waste(
 def get_subscription(
     conn: DbDep, world: WorldDep, reference: str = Path(..., max_length=20)
 ) -> SubscriptionOut:
-    row = conn.execute(
-        "SELECT * FROM waste_garden_subscriptions WHERE reference = ?", (reference.strip().upper(),)
-    ).fetchone()
-    if row is None:
-        raise fail(404, "subscription_not_found", "No garden waste subscription with that reference")
+    row = fetch_one(
+        conn,
+        "SELECT * FROM waste_garden_subscriptions WHERE reference = ?",
+        (reference.strip().upper(),),
+        missing=fail(404, "subscription_not_found", "No garden waste subscription with that reference"),
+    )
     return _subscription_out(row, world.today)
