@@ -12,12 +12,14 @@ Conversation rules for all journeys (issue "Book, cancel and renew"):
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
 import datetime as dt
 import hashlib
 import logging
 import re
-from typing import Any, Awaitable, Callable, ClassVar, TypeVar
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -50,6 +52,7 @@ SYSTEM_NAMES = {
     "waste": "bin collection",
     "council_tax": "council tax",
     "pay": "payment",
+    "gov_uk_pay": "payment",
     "notify": "messaging",
     "contact_centre": "contact centre",
 }
@@ -61,6 +64,25 @@ SYSTEM_NAMES = {
 def outcome(kind: str, intent: str, **details: Any) -> SlotSet:
     """Mark how the request ended, for demand analysis (no personal data in ``details``)."""
     return SlotSet(OUTCOME_SLOT, {"outcome": kind, "intent": intent, **details})
+
+
+def entities(tracker: Tracker) -> dict[str, Any]:
+    """The latest message's entities, ``{name: value}`` (the last one of each name)."""
+    return {e.get("entity"): e.get("value") for e in tracker.latest_message.get("entities") or []}
+
+
+def latest_user_index(events: list[dict[str, Any]]) -> int | None:
+    return max((i for i, e in enumerate(events) if e.get("event") == "user"), default=None)
+
+
+def slots_before_message(tracker: Tracker) -> dict[str, Any]:
+    """Slot values as they were before the latest message filled any from its entities."""
+    last_user = latest_user_index(tracker.events)
+    before: dict[str, Any] = {}
+    for event in tracker.events[:last_user]:
+        if event.get("event") == "slot":
+            before[event["name"]] = event.get("value")
+    return before
 
 
 def intent_of(tracker: Tracker) -> str:
@@ -90,8 +112,13 @@ async def keep_for_follow_up(
     """Keep what was asked so it is done later (by the outbox worker or a person)."""
     key = key or f"{kind}:{tracker.sender_id}:{stable_hash(payload)}"
     await asyncio.to_thread(
-        outbox().add, key=key, kind=kind, intent=intent, system=system,
-        conversation=tracker.sender_id, payload=payload,
+        outbox().add,
+        key=key,
+        kind=kind,
+        intent=intent,
+        system=system,
+        conversation=tracker.sender_id,
+        payload=payload,
     )
 
 
@@ -115,7 +142,9 @@ async def backoffice_failed(
     logger.warning("back-office failure in %s: %s", intent, error)
     if keep is not None:
         try:
-            await keep_for_follow_up(tracker, intent=intent, system=system, kind=kind or intent, payload=keep, key=key)
+            await keep_for_follow_up(
+                tracker, intent=intent, system=system, kind=kind or intent, payload=keep, key=key
+            )
         except Exception:  # the outbox itself failed: say so rather than promise
             logger.exception("could not keep request for follow-up")
             keep = None
@@ -149,11 +178,41 @@ async def call(
     except (NotFound, Rejected):
         raise
     except IntegrationError as error:
-        return None, await backoffice_failed(dispatcher, tracker, error, intent=intent, doing=doing, keep=keep)
+        return None, await backoffice_failed(
+            dispatcher, tracker, error, intent=intent, doing=doing, keep=keep
+        )
 
 
 def stable_hash(value: Any) -> str:
-    return hashlib.sha256(repr(sorted(value.items()) if isinstance(value, dict) else value).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        repr(sorted(value.items()) if isinstance(value, dict) else value).encode()
+    ).hexdigest()[:16]
+
+
+def journey_key(tracker: Tracker, kind: str) -> str:
+    """An idempotency key for one journey: the conversation and the message that started it.
+
+    Keep it in a slot when the journey starts and use it for every call (and retry) that
+    creates something, so a second "yes" or a re-sent message never does it twice.
+    """
+    started = next((e.get("timestamp") for e in reversed(tracker.events) if e.get("event") == "user"), None)
+    instance = started if started is not None else uuid.uuid4().hex
+    return f"{kind}-{stable_hash([tracker.sender_id, kind, instance])}"
+
+
+# --- personal data residents should not type here ------------------------------------
+
+_BANK_WORDS = re.compile(r"sort\s*code|\biban\b|bank\s+(?:account|details)", re.IGNORECASE)
+#: A sort code and an account number side by side: "12-34-56 12345678", "123456, 12345678".
+_SORT_AND_ACCOUNT = re.compile(r"(?<!\d)\d{2}[-\s]?\d{2}[-\s]?\d{2}\s*[,;/]?\s*\d{8}(?!\d)")
+
+
+def looks_like_bank_details(text: str | None) -> bool:
+    """Whether a message seems to hold bank details (a sort code, a bank account number, an IBAN)."""
+    text = text or ""
+    if _BANK_WORDS.search(text) and len(re.findall(r"\d", text)) >= 6:
+        return True
+    return bool(_SORT_AND_ACCOUNT.search(text))
 
 
 # --- plain English ------------------------------------------------------------------
@@ -176,7 +235,8 @@ def plain_time(moment: dt.time | dt.datetime) -> str:
 
 
 def pounds(pence: int) -> str:
-    return f"£{pence // 100}" if pence % 100 == 0 else f"£{pence / 100:.2f}"
+    """GOV.UK style: ``£50``, ``£50.50``, ``£1,532.40``."""
+    return f"£{pence // 100:,}" if pence % 100 == 0 else f"£{pence // 100:,}.{pence % 100:02d}"
 
 
 # --- forms ----------------------------------------------------------------------
@@ -244,21 +304,27 @@ class JourneyForm(FormValidationAction, ABC):
         return {}
 
     def corrections(self, tracker: Tracker) -> dict[str, Any]:
-        """Slots the latest message gives new values for (entity name == slot name)."""
-        required = set(tracker.slots)
-        changed = {}
-        for entity in tracker.latest_message.get("entities") or []:
-            name = entity.get("entity")
-            if name in required and entity.get("value") != tracker.get_slot(name):
-                changed[name] = entity.get("value")
-        return changed
+        """Slots the latest message gives new values for (entity name == slot name).
+
+        Compared with the slots as they were before the message: by the time the form
+        validates, Rasa has already filled the slots from the message's entities.
+        """
+        before = slots_before_message(tracker)
+        return {
+            name: value
+            for name, value in entities(tracker).items()
+            if name in tracker.slots and value != before.get(name)
+        }
 
     def validate_confirm(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value == "unclear":
             return self.failed_answer(
-                dispatcher, tracker, "confirm", "Please answer yes or no.",
+                dispatcher,
+                tracker,
+                "confirm",
+                "Please answer yes or no.",
                 "I need a yes to go ahead, or a no to change something.",
             )
         return self.accepted({"confirm": value})
@@ -303,7 +369,10 @@ class AddressSteps(JourneyForm, ABC):
     ) -> dict[str, Any]:
         if value == "__not_a_postcode__":
             return self.failed_answer(
-                dispatcher, tracker, "postcode", "That doesn't look like a postcode.",
+                dispatcher,
+                tracker,
+                "postcode",
+                "That doesn't look like a postcode.",
                 "A postcode looks like SN15 1ER.",
             )
         try:
@@ -311,12 +380,16 @@ class AddressSteps(JourneyForm, ABC):
         except Rejected:
             found = []
         except IntegrationError as error:
-            events = await backoffice_failed(dispatcher, tracker, error, intent=self.journey,
-                                             doing="look up addresses")
+            events = await backoffice_failed(
+                dispatcher, tracker, error, intent=self.journey, doing="look up addresses"
+            )
             return {"postcode": None, **_as_slots(events), "requested_slot": None}
         if not found:
             return self.failed_answer(
-                dispatcher, tracker, "postcode", f"I couldn't find any addresses for {value}. Please check it.",
+                dispatcher,
+                tracker,
+                "postcode",
+                f"I couldn't find any addresses for {value}. Please check it.",
                 "It needs to be a postcode in our area.",
             )
         options = [{"uprn": a.uprn, "label": address_label(a)} for a in found]
@@ -341,7 +414,9 @@ class AddressSteps(JourneyForm, ABC):
     ) -> dict[str, Any]:
         if value == "__not_listed__":
             dispatcher.utter_message(
-                text="If your address isn't listed, we can't do this here yet. A person can help you with it.",
+                text=(
+                    "If your address isn't listed, we can't do this here yet. A person can help you with it."
+                ),
                 buttons=[PERSON_BUTTON],
             )
             return {"address": "not listed", "uprn": "not_listed", "requested_slot": None}
@@ -356,9 +431,29 @@ class AddressSteps(JourneyForm, ABC):
             )
             return {"address": None}
         return self.failed_answer(
-            dispatcher, tracker, "address", "I couldn't find that address at this postcode.",
+            dispatcher,
+            tracker,
+            "address",
+            "I couldn't find that address at this postcode.",
             "Choose your address from the list, or type your house number.",
         )
+
+
+def ended(events: list[EventType], **slots: Any) -> dict[str, Any]:
+    """From a form validator: end the form here, keeping these events' slots (the outcome)."""
+    return {**_as_slots(events), **slots, "requested_slot": None}
+
+
+def journey_outcome(tracker: Tracker, form: str, intent: str) -> dict[str, Any] | None:
+    """The outcome this journey already marked since its form started (a failure, an answer), if any."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == form:
+            return None
+        value = event.get("value")
+        if event.get("event") == "slot" and event.get("name") == OUTCOME_SLOT and isinstance(value, dict):
+            if value.get("intent") == intent:
+                return value
+    return None
 
 
 def _entity(tracker: Tracker, name: str) -> Any:

@@ -25,16 +25,29 @@ async def test_help_menu_offers_services_as_buttons_within_whatsapp_limits():
 
 async def test_close_top_two_intents_are_offered_back_with_something_else():
     event = user_event(
-        "bin thing", "nlu_fallback", 0.5,
-        ranking=[("nlu_fallback", 0.5), ("report_missed_bin", 0.46), ("bin_collection_day", 0.41), ("greet", 0.1)],
+        "bin thing",
+        "nlu_fallback",
+        0.5,
+        ranking=[
+            ("nlu_fallback", 0.5),
+            ("report_missed_bin", 0.46),
+            ("bin_collection_day", 0.41),
+            ("greet", 0.1),
+        ],
     )
     dispatcher, _ = await run(ActionClarify(), make_tracker(event))
     assert texts(dispatcher) == ["Sorry, I'm not sure what you need. Did you mean:"]
-    assert [b["payload"] for b in buttons(dispatcher)] == ["/report_missed_bin", "/bin_collection_day", "/help"]
+    assert [b["payload"] for b in buttons(dispatcher)] == [
+        "/report_missed_bin",
+        "/bin_collection_day",
+        "/help",
+    ]
 
 
 async def test_a_plain_miss_asks_to_rephrase_with_examples():
-    event = user_event("blorp", "nlu_fallback", 0.5, ranking=[("nlu_fallback", 0.5), ("greet", 0.3), ("help", 0.05)])
+    event = user_event(
+        "blorp", "nlu_fallback", 0.5, ranking=[("nlu_fallback", 0.5), ("greet", 0.3), ("help", 0.05)]
+    )
     dispatcher, _ = await run(ActionClarify(), make_tracker(event))
     assert "say it another way" in texts(dispatcher)[0]
     assert buttons(dispatcher) == []
@@ -42,15 +55,20 @@ async def test_a_plain_miss_asks_to_rephrase_with_examples():
 
 async def test_second_miss_in_a_row_offers_the_menu_and_a_person():
     miss = user_event("blorp", "nlu_fallback", 0.5)
-    tracker = make_tracker(miss, {"event": "action", "name": "action_clarify"}, user_event("flarg", "nlu_fallback", 0.4))
+    tracker = make_tracker(
+        miss, {"event": "action", "name": "action_clarify"}, user_event("flarg", "nlu_fallback", 0.4)
+    )
     dispatcher, _ = await run(ActionClarify(), tracker)
     assert "still don't understand" in texts(dispatcher)[0]
     assert "/request_human" in [b["payload"] for b in buttons(dispatcher)]
 
 
 async def test_a_miss_after_an_understood_message_is_a_first_miss():
-    tracker = make_tracker(user_event("blorp", "nlu_fallback", 0.5), user_event("hi", "greet"),
-                           user_event("flarg", "nlu_fallback", 0.4, ranking=[("nlu_fallback", 0.4)]))
+    tracker = make_tracker(
+        user_event("blorp", "nlu_fallback", 0.5),
+        user_event("hi", "greet"),
+        user_event("flarg", "nlu_fallback", 0.4, ranking=[("nlu_fallback", 0.4)]),
+    )
     dispatcher, _ = await run(ActionClarify(), tracker)
     assert "still" not in texts(dispatcher)[0]
 
@@ -70,8 +88,11 @@ async def test_out_of_scope_near_miss_is_not_sent_to_a_council_page():
 
 
 async def test_stop_during_a_journey_ends_the_form_and_clears_its_slots():
-    tracker = make_tracker(user_event("stop", "stop"), slots={"postcode": "SN15 1ER", "bin_type": None},
-                           active_loop="missed_bin_form")
+    tracker = make_tracker(
+        user_event("stop", "stop"),
+        slots={"postcode": "SN15 1ER", "bin_type": None},
+        active_loop="missed_bin_form",
+    )
     dispatcher, events = await run(ActionStop(), tracker)
     assert "stopped" in texts(dispatcher)[0]
     assert ActiveLoop(None) in events and SlotSet("postcode", None) in events
@@ -79,5 +100,7 @@ async def test_stop_during_a_journey_ends_the_form_and_clears_its_slots():
 
 
 async def test_signpost_names_the_service_page():
-    dispatcher, _ = await run(ActionSignpost(), make_tracker(user_event("renew garden waste", "renew_garden_waste")))
+    dispatcher, _ = await run(
+        ActionSignpost(), make_tracker(user_event("renew garden waste", "renew_garden_waste"))
+    )
     assert "/bins/garden-waste" in texts(dispatcher)[0]

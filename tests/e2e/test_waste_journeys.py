@@ -21,7 +21,9 @@ def test_bin_day_asks_for_postcode_then_house_number_and_gives_dates(stack, clea
     assert "house number" in texts(replies).lower()  # 24 addresses: too many for buttons
     answer = texts(stack.say(sender, "3"))
     assert "Your next collections at 3 Market Place are:" in answer
-    assert re.search(r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday) \d{1,2} \w+: (general waste|recycling)", answer)
+    assert re.search(
+        r"(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday) \d{1,2} \w+: (general waste|recycling)", answer
+    )
 
 
 def test_bin_day_with_postcode_in_first_message_and_a_wrong_postcode_first(stack, clean_sandbox):
@@ -46,4 +48,87 @@ def test_stop_leaves_the_journey(stack, clean_sandbox):
     sender = f"e2e-{uuid.uuid4().hex[:8]}"
     stack.say(sender, "bin collection day")
     assert "stopped" in texts(stack.say(sender, "stop")).lower()
-    assert stack.tracker(sender)["active_loop"] in ({}, None) or not stack.tracker(sender)["active_loop"].get("name")
+    assert stack.tracker(sender)["active_loop"] in ({}, None) or not stack.tracker(sender)["active_loop"].get(
+        "name"
+    )
+
+
+# --- missed bins ---------------------------------------------------------------------
+
+from tests.support.transcript import Chat  # noqa: E402
+
+BIN_WORDS = {
+    "general_waste": "general waste",
+    "recycling": "recycling",
+    "glass": "glass",
+    "food": "food waste",
+    "garden": "garden waste",
+}
+
+
+def demo_case(sandbox, name: str) -> dict:
+    """The sandbox's demo property for a case (which one depends on the day of the week)."""
+    return next(c for c in sandbox.rows("waste_demo_cases") if c["name"] == name)
+
+
+def where(case: dict) -> tuple[str, str]:
+    """(house number, postcode) from a demo case's note: "2, LONDON ROAD, CHIPPENHAM, SN15 3HZ: ..."."""
+    address = case["note"].split(":")[0].split(", ")
+    return address[0], address[-1]
+
+
+def test_missed_bin_report_is_made_in_open311_with_its_reference(stack, clean_sandbox):
+    case = demo_case(clean_sandbox, "missed_bin_eligible")
+    number, postcode = where(case)
+    name = BIN_WORDS[case["bin_type"]]
+    chat = Chat(stack, "report_missed_bin")
+    assert "postcode" in chat.say(f"my {name} wasn't collected").lower()
+    assert "house number" in chat.say(postcode).lower()
+    answer = chat.say(number)
+    assert f"Report a missed {name} collection at {number} London Road?" in answer
+    answer = chat.say("yes")
+    reference = re.search(r"Your reference is (MB-\d{6})\.", answer).group(1)
+    assert "The crew will come back to empty it by" in answer
+    [report] = [r for r in clean_sandbox.rows("open311_requests") if r["service_request_id"] == reference]
+    assert report["service_code"] == "missed_bin" and report["uprn"] == case["uprn"]
+    assert report["bin_type"] == case["bin_type"] and report["status"] == "open"
+    stack.say(chat.sender, "yes")  # said again: not a second report
+    assert (
+        len(
+            [
+                r
+                for r in clean_sandbox.rows("open311_requests")
+                if r["uprn"] == case["uprn"] and r["bin_type"] == case["bin_type"] and r["status"] == "open"
+            ]
+        )
+        == 1
+    )
+    chat.save("Report a missed bin", "A resident's bin was not emptied; the round is checked, then reported.")
+
+
+def test_missed_bin_not_due_yet_is_said_plainly_and_nothing_is_reported(stack, clean_sandbox):
+    case = demo_case(clean_sandbox, "missed_bin_not_due")
+    number, postcode = where(case)
+    before = len(clean_sandbox.rows("open311_requests"))
+    chat = Chat(stack, "missed_bin_not_due")
+    chat.say(f"my {BIN_WORDS[case['bin_type']]} bin wasn't collected {postcode}")
+    answer = chat.say(number)
+    assert "still collecting" in answer or "isn't due yet" in answer
+    assert len(clean_sandbox.rows("open311_requests")) == before
+
+
+def test_missed_bin_when_open311_is_down_is_kept_for_follow_up(stack, clean_sandbox):
+    case = demo_case(clean_sandbox, "missed_bin_eligible")
+    number, postcode = where(case)
+    sender = f"e2e-{uuid.uuid4().hex[:8]}"
+    stack.say(sender, f"report a missed {BIN_WORDS[case['bin_type']]} collection")
+    stack.say(sender, postcode)
+    stack.say(sender, number)
+    clean_sandbox.fault(path="/open311/v2/requests.json", method="POST", status=503)
+    answer = texts(stack.say(sender, "yes"))
+    assert "isn't working right now" in answer and "I've saved your request" in answer
+    assert not [
+        r
+        for r in clean_sandbox.rows("open311_requests")
+        if r["uprn"] == case["uprn"] and r["bin_type"] == case["bin_type"] and r["status"] == "open"
+    ]
