@@ -57,7 +57,9 @@ class Clients:
     @cached_property
     def leisure(self) -> LeisureClient:
         return LeisureClient(
-            self._http(), self.settings.openactive, self.settings.timeouts,
+            self._http(),
+            self.settings.openactive,
+            self.settings.timeouts,
             seller_id=self.settings.openactive_seller_id,
         )
 
@@ -72,7 +74,10 @@ class Clients:
     @cached_property
     def notify(self) -> NotifyClient:
         return NotifyClient(
-            self._http(), self.settings.notify, self.settings.timeouts, templates=self.settings.notify_templates
+            self._http(),
+            self.settings.notify,
+            self.settings.timeouts,
+            templates=self.settings.notify_templates,
         )
 
     @cached_property

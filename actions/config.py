@@ -14,7 +14,7 @@ class ActionSettings:
     phone: str
 
     @classmethod
-    def from_env(cls) -> "ActionSettings":
+    def from_env(cls) -> ActionSettings:
         return cls(
             council_name=os.environ.get("COUNCIL_NAME", "the council"),
             website=os.environ.get("COUNCIL_WEBSITE", "https://www.council.example").rstrip("/"),

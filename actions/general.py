@@ -51,16 +51,22 @@ def consecutive_misses(tracker: Tracker) -> int:
 def journey_slots(tracker: Tracker) -> list[EventType]:
     """Reset the slots a journey fills (``requested_slot`` and any form slot set)."""
     keep: set[str] = set()
-    return [SlotSet(name, None) for name, value in tracker.slots.items() if value is not None and name not in keep]
+    return [
+        SlotSet(name, None) for name, value in tracker.slots.items() if value is not None and name not in keep
+    ]
 
 
 class ActionHelpMenu(Action):
     def name(self) -> str:
         return "action_help_menu"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        text = "Thanks. What would you like to do?" if intent in ("inform", "affirm") else "I can help you to:"
+        text = (
+            "Thanks. What would you like to do?" if intent in ("inform", "affirm") else "I can help you to:"
+        )
         dispatcher.utter_message(text=text, buttons=menu_buttons())
         return []
 
@@ -71,7 +77,9 @@ class ActionClarify(Action):
     def name(self) -> str:
         return "action_clarify"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         if consecutive_misses(tracker) >= 2:
             dispatcher.utter_message(
                 text="Sorry, I still don't understand. Choose one of these, or talk to a person.",
@@ -80,14 +88,18 @@ class ActionClarify(Action):
             return []
         dm = demand_map.load()
         ranking = [
-            r for r in tracker.latest_message.get("intent_ranking", [])
+            r
+            for r in tracker.latest_message.get("intent_ranking", [])
             if dm.is_service_intent(r.get("name", ""))
         ]
         if len(ranking) >= 2 and ranking[0]["confidence"] - ranking[1]["confidence"] < AMBIGUITY_GAP:
             dispatcher.utter_message(
                 text="Sorry, I'm not sure what you need. Did you mean:",
-                buttons=[button(ranking[0]["name"]), button(ranking[1]["name"]),
-                         {"title": "Something else", "payload": "/help"}],
+                buttons=[
+                    button(ranking[0]["name"]),
+                    button(ranking[1]["name"]),
+                    {"title": "Something else", "payload": "/help"},
+                ],
             )
             return []
         dispatcher.utter_message(
@@ -105,7 +117,9 @@ class ActionOutOfScope(Action):
     def name(self) -> str:
         return "action_out_of_scope"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
         topic = demand_map.load().unsupported_topic(text)
         if topic is not None:
@@ -128,9 +142,13 @@ class ActionStop(Action):
     def name(self) -> str:
         return "action_stop"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         if tracker.active_loop.get("name"):
-            dispatcher.utter_message(text="OK, I've stopped that. Nothing has been changed. What would you like to do?")
+            dispatcher.utter_message(
+                text="OK, I've stopped that. Nothing has been changed. What would you like to do?"
+            )
         else:
             dispatcher.utter_message(text="OK. Is there anything else I can help with?")
         return [ActiveLoop(None), *journey_slots(tracker)]
@@ -142,7 +160,9 @@ class ActionSignpost(Action):
     def name(self) -> str:
         return "action_signpost"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         info = demand_map.load().info(intent)
         dispatcher.utter_message(

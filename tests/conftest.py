@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.processes import Service, free_port, python, start_service
+
+# bot/endpoints.yml sends this to the action server; Rasa refuses to start if it is unset.
+os.environ.setdefault("ACTION_SERVER_TOKEN", "test-action-token")
 
 
 class Sandbox:
@@ -16,9 +22,18 @@ class Sandbox:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.url = service.url
+        #: Where GOV.UK Pay webhooks go (the stack's Rasa server); kept across resets.
+        self.pay_webhook_url: str | None = None
 
     def reset(self) -> None:
         httpx.post(self.url + "/_admin/reset", timeout=30).raise_for_status()
+        if self.pay_webhook_url:
+            self.send_pay_webhooks_to(self.pay_webhook_url)
+
+    def send_pay_webhooks_to(self, url: str | None) -> None:
+        """Set (None: clear) the URL the Pay sandbox sends webhooks to; a reset forgets it."""
+        self.pay_webhook_url = url
+        httpx.put(self.url + "/_admin/pay/webhook-url", json={"url": url}, timeout=5).raise_for_status()
 
     def fault(self, **fault: Any) -> None:
         httpx.post(self.url + "/_admin/faults", json=fault, timeout=5).raise_for_status()
@@ -42,7 +57,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         [python(), "-m", "integrations.sandbox"],
         port=port,
         health_path="/health",
-        env={"SANDBOX_PORT": str(port), "SANDBOX_DB": str(tmp / "sandbox.db")},
+        # No webhooks unless a test (or the stack) says where: never to a server outside the tests.
+        env={"SANDBOX_PORT": str(port), "SANDBOX_DB": str(tmp / "sandbox.db"), "SANDBOX_PAY_WEBHOOK_URL": ""},
         log_dir=tmp,
     )
     try:
@@ -54,9 +70,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 class Stack:
     """The assistant as residents reach it: Rasa server, action server and sandbox, over HTTP."""
 
-    def __init__(self, rasa: Service, actions: Service, sandbox: Sandbox, token: str) -> None:
+    def __init__(
+        self, rasa: Service, actions: Service, sandbox: Sandbox, token: str, files: Path | None = None
+    ) -> None:
         self.rasa, self.actions, self.sandbox, self.token = rasa, actions, sandbox, token
         self.url = rasa.url
+        #: Where the tracker store (tracker.db) and Rasa's event table (events.db) are.
+        self.files = files
 
     def say(self, sender: str, text: str) -> list[dict[str, Any]]:
         """Send one message over the REST channel; the assistant's replies."""
@@ -100,6 +120,7 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env = {
         "SANDBOX_URL": sandbox.url,
         "OUTBOX_DB_URL": f"sqlite:///{tmp / 'outbox.db'}",
+        "CHANNEL_DB_URL": f"sqlite:///{tmp / 'channels.db'}",
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
         "RASA_TRACKER_DB": str(tmp / "tracker.db"),
         "RASA_EVENTS_DB": str(tmp / "events.db"),
@@ -109,22 +130,46 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     actions = start_service(
         "actions",
         [rasa_bin(), "run", "actions", "--port", str(action_port), "--actions", "actions"],
-        port=action_port, health_path="/health", env=env, log_dir=tmp, timeout=120,
+        port=action_port,
+        health_path="/health",
+        env=env,
+        log_dir=tmp,
+        timeout=120,
     )
     try:
+        # Loading the model takes over 4 minutes on a busy 2-core machine.
         rasa = start_service(
             "rasa",
-            [rasa_bin(), "run", "--enable-api", "--auth-token", token, "--port", str(rasa_port),
-             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml",
-             "--model", latest_model()],
-            port=rasa_port, health_path="/", env=env, log_dir=tmp, timeout=240,
+            [
+                rasa_bin(),
+                "run",
+                "--enable-api",
+                "--auth-token",
+                token,
+                "--port",
+                str(rasa_port),
+                "--endpoints",
+                "bot/endpoints.yml",
+                "--credentials",
+                "bot/credentials.yml",
+                "--model",
+                latest_model(),
+            ],
+            port=rasa_port,
+            health_path="/",
+            env=env,
+            log_dir=tmp,
+            timeout=480,
         )
     except BaseException:
         actions.stop()
         raise
+    # Pay's webhooks go to this Rasa server's GOV.UK Pay channel (its port is known only now).
+    sandbox.send_pay_webhooks_to(rasa.url + "/webhooks/govuk_pay/webhook")
     try:
-        yield Stack(rasa, actions, sandbox, token)
+        yield Stack(rasa, actions, sandbox, token, tmp)
     finally:
+        sandbox.send_pay_webhooks_to(None)
         rasa.stop()
         actions.stop()
 

@@ -9,7 +9,7 @@ guesses of those are discarded in favour of the checked rule matches, whose
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text, Type
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -33,29 +33,29 @@ EXTRACTOR = "CouncilEntityExtractor"
 )
 class CouncilEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
-    def required_components(cls) -> List[Type]:
+    def required_components(cls) -> list[type]:
         return [SpacyNLP]
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {}
 
     @staticmethod
-    def required_packages() -> List[Text]:
+    def required_packages() -> list[str]:
         return ["spacy", "dateparser"]
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "CouncilEntityExtractor":
+    ) -> CouncilEntityExtractor:
         dates.warm_up()
         return cls()
 
-    def process(self, messages: List[Message], model: SpacyModel) -> List[Message]:
+    def process(self, messages: list[Message], model: SpacyModel) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
             if not text:
@@ -65,14 +65,15 @@ class CouncilEntityExtractor(GraphComponent, EntityExtractorMixin):
                 doc = model.model(text)  # offsets must match the original text
             found = [entity for span in doc.ents if (entity := self._entity(span, text)) is not None]
             learned = [
-                e for e in message.get(ENTITIES, []) if e.get("entity") not in RULE_ENTITIES
-                and not any(_overlaps(e, f) for f in found)
+                e
+                for e in message.get(ENTITIES, [])
+                if e.get("entity") not in RULE_ENTITIES and not any(_overlaps(e, f) for f in found)
             ]
             message.set(ENTITIES, learned + found, add_to_output=True)
         return messages
 
     @staticmethod
-    def _entity(span: Any, text: str) -> Optional[Dict[Text, Any]]:
+    def _entity(span: Any, text: str) -> dict[str, Any] | None:
         label = span.label_
         surface = text[span.start_char : span.end_char]
         if label == "date":
@@ -93,5 +94,5 @@ class CouncilEntityExtractor(GraphComponent, EntityExtractorMixin):
         }
 
 
-def _overlaps(a: Dict[Text, Any], b: Dict[Text, Any]) -> bool:
+def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.get("start", 0) < b["end"] and b["start"] < a.get("end", 0)

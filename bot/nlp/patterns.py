@@ -41,16 +41,59 @@ WEEKDAYS = {
 }
 RELATIVE_DAYS = {
     "today": ["today", "2day", "tday", "todya"],
-    "tomorrow": ["tomorrow", "tomorow", "tommorow", "tommorrow", "tmrw", "tmw", "tmr", "2moro", "2morrow",
-                 "tomoz", "tomo", "tomrw"],
+    "tomorrow": [
+        "tomorrow",
+        "tomorow",
+        "tommorow",
+        "tommorrow",
+        "tmrw",
+        "tmw",
+        "tmr",
+        "2moro",
+        "2morrow",
+        "tomoz",
+        "tomo",
+        "tomrw",
+    ],
 }
 MONTHS = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-    "oct", "nov", "dec",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
 ]
-HOLIDAYS = ["christmas eve", "christmas day", "boxing day", "new year's eve", "new years eve",
-            "new year's day", "new years day", "good friday", "easter sunday", "easter monday"]
+HOLIDAYS = [
+    "christmas eve",
+    "christmas day",
+    "boxing day",
+    "new year's eve",
+    "new years eve",
+    "new year's day",
+    "new years day",
+    "good friday",
+    "easter sunday",
+    "easter monday",
+]
 PARTS_OF_DAY = {
     "morning": ["morning", "mornin", "morn", "am"],
     "afternoon": ["afternoon", "aftenoon", "arvo", "pm"],
@@ -87,12 +130,19 @@ def reference_patterns() -> list[dict[str, Any]]:
         {"label": "account_reference", "pattern": [digits(4), digits(4)]},
         # Library card: 14 digits starting with 2, whole or in groups (checked after matching).
         {"label": "library_card_number", "pattern": [{"TEXT": {"REGEX": r"^2[0-9]{13}$"}}]},
-        {"label": "library_card_number",
-         "pattern": [{"TEXT": {"REGEX": r"^2[0-9]{2,6}$"}}, {"TEXT": {"REGEX": r"^[0-9]{2,6}$"}, "OP": "+"}]},
+        {
+            "label": "library_card_number",
+            "pattern": [
+                {"TEXT": {"REGEX": r"^2[0-9]{2,6}$"}},
+                {"TEXT": {"REGEX": r"^[0-9]{2,6}$"}, "OP": "+"},
+            ],
+        },
         # References this assistant gives: two letters, optional hyphen, six digits.
         {"label": "booking_reference", "pattern": [{"TEXT": {"REGEX": rf"(?i)^{_PREFIX}-?[0-9]{{6}}$"}}]},
-        {"label": "booking_reference",
-         "pattern": [{"TEXT": {"REGEX": rf"(?i)^{_PREFIX}-?$"}}, {"ORTH": "-", "OP": "?"}, digits(6)]},
+        {
+            "label": "booking_reference",
+            "pattern": [{"TEXT": {"REGEX": rf"(?i)^{_PREFIX}-?$"}}, {"ORTH": "-", "OP": "?"}, digits(6)],
+        },
     ]
 
 
@@ -109,12 +159,22 @@ def contact_patterns() -> list[dict[str, Any]]:
         # Whole number: 07700900123, +447700900123 (lengths checked after matching).
         {"label": "phone_number", "pattern": [{"TEXT": {"REGEX": r"^(?:\+?44|0)[0-9]{9,10}$"}}]},
         # Grouped: 07700 900123, 01225 713000, 0117 496 0123, (01225) 713000.
-        {"label": "phone_number",
-         "pattern": [opening, {"TEXT": {"REGEX": r"^0[0-9]{2,4}$"}}, closing, num(3, 8), num(3, 4, "?")]},
+        {
+            "label": "phone_number",
+            "pattern": [opening, {"TEXT": {"REGEX": r"^0[0-9]{2,4}$"}}, closing, num(3, 8), num(3, 4, "?")],
+        },
         # International: +44 7700 900123, +44 (0)1225 713000.
-        {"label": "phone_number",
-         "pattern": [{"TEXT": {"REGEX": r"^\+?44$"}}, opening, {"TEXT": {"REGEX": r"^0?[0-9]{2,10}$"}}, closing,
-                     num(3, 8, "?"), num(3, 4, "?")]},
+        {
+            "label": "phone_number",
+            "pattern": [
+                {"TEXT": {"REGEX": r"^\+?44$"}},
+                opening,
+                {"TEXT": {"REGEX": r"^0?[0-9]{2,10}$"}},
+                closing,
+                num(3, 8, "?"),
+                num(3, 4, "?"),
+            ],
+        },
     ]
 
 
@@ -169,10 +229,4 @@ def time_patterns() -> list[dict[str, Any]]:
 
 
 def all_patterns() -> list[dict[str, Any]]:
-    return (
-        postcode_patterns()
-        + reference_patterns()
-        + contact_patterns()
-        + date_patterns()
-        + time_patterns()
-    )
+    return postcode_patterns() + reference_patterns() + contact_patterns() + date_patterns() + time_patterns()

@@ -62,8 +62,13 @@ def _followed_by_count_noun(doc: Doc, span: Span) -> bool:
 
 def build() -> Language:
     nlp = spacy.blank("en")
-    nlp.meta.update({"name": PIPELINE_NAME, "version": PIPELINE_VERSION,
-                     "description": "Council Assistant rules: UK postcodes, references, contacts, dates"})
+    nlp.meta.update(
+        {
+            "name": PIPELINE_NAME,
+            "version": PIPELINE_VERSION,
+            "description": "Council Assistant rules: UK postcodes, references, contacts, dates",
+        }
+    )
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     ruler = nlp.add_pipe("entity_ruler", config={"validate": True, "overwrite_ents": True})
     nlp.add_pipe("council_entity_checks")

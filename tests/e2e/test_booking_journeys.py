@@ -239,8 +239,9 @@ def test_library_computer_booking_checks_card_and_pin_and_is_in_koha(stack, clea
 def stored_user_texts(path: Path, sender: str) -> list[str]:
     """One conversation's user messages as a Rasa SQL table (tracker store or event broker) holds them."""
     with closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,))
-        return [json.loads(data)["text"] for (data,) in rows]
+        rows = db.execute("SELECT data FROM events WHERE sender_id = ?", (sender,)).fetchall()
+    events = [json.loads(data) for (data,) in rows]
+    return [e["text"] for e in events if e.get("event") == "user"]
 
 
 def assert_pin_not_kept(stack: Any, sender: str, pin: str) -> None:

@@ -10,8 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 DOMAIN: dict[str, Any] = {}
 
 
-def user_event(text: str, intent: str, confidence: float = 0.95, entities: list | None = None,
-               ranking: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+def user_event(
+    text: str,
+    intent: str,
+    confidence: float = 0.95,
+    entities: list | None = None,
+    ranking: list[tuple[str, float]] | None = None,
+) -> dict[str, Any]:
     parse = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence},

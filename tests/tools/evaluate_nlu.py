@@ -76,7 +76,11 @@ class Report:
 
 
 async def parse_all(model: Path, texts: list[str]) -> list[dict]:
+    import structlog
     from rasa.core.agent import Agent
+
+    # Rasa logs every parse at debug level through structlog: keep the output readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     agent = Agent.load(str(model))
     return [await agent.parse_message(text) for text in texts]
@@ -97,7 +101,7 @@ def evaluate(model: Path, data: Path) -> Report:
     examples = [(m.get("text"), m.get("intent")) for m in load_data(str(data)).intent_examples]
     parsed = asyncio.run(parse_all(model, [t for t, _ in examples]))
     report = Report()
-    for (text, truth), result in zip(examples, parsed):
+    for (text, truth), result in zip(examples, parsed, strict=True):
         intent = result.get("intent") or {}
         report.add(text, truth, intent.get("name") or "nlu_fallback", float(intent.get("confidence") or 0.0))
     return report
@@ -110,11 +114,18 @@ def print_report(report: Report, model: Path, data: Path, show_errors: int) -> b
     ok_f1 = s["macro_f1"] >= GOALS["macro_f1"]
     ok_rej = s["non_council_rejected"] >= GOALS["non_council_rejected"]
     ok_wrong = s["council_wrongly_rejected"] <= GOALS["council_wrongly_rejected"]
-    print(f"  intent macro-F1                 {s['macro_f1']:.3f}   goal >= 0.95  {'met' if ok_f1 else 'NOT MET'}")
-    print(f"  non-council messages rejected   {s['non_council_rejected']:.1%}   goal >= 90%   "
-          f"{'met' if ok_rej else 'NOT MET'}  ({report.non_council_rejected}/{report.non_council})")
-    print(f"  council messages rejected       {s['council_wrongly_rejected']:.1%}   goal <= 5%    "
-          f"{'met' if ok_wrong else 'NOT MET'}  ({report.council_rejected}/{report.council})")
+    print(
+        f"  intent macro-F1                 {s['macro_f1']:.3f}   goal >= 0.95  "
+        f"{'met' if ok_f1 else 'NOT MET'}"
+    )
+    print(
+        f"  non-council messages rejected   {s['non_council_rejected']:.1%}   goal >= 90%   "
+        f"{'met' if ok_rej else 'NOT MET'}  ({report.non_council_rejected}/{report.non_council})"
+    )
+    print(
+        f"  council messages rejected       {s['council_wrongly_rejected']:.1%}   goal <= 5%    "
+        f"{'met' if ok_wrong else 'NOT MET'}  ({report.council_rejected}/{report.council})"
+    )
     print("  confusion pairs (true -> predicted: count):")
     for (truth, predicted), count in report.pairs.most_common(12):
         print(f"    {truth} -> {predicted}: {count}")
