@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.processes import Service, free_port, python, start_service
+from tests.support.processes import Service, free_port, latest_model, python, start_service
 
 # bot/endpoints.yml sends this to the action server; Rasa refuses to start if it is unset.
 os.environ.setdefault("ACTION_SERVER_TOKEN", "test-action-token")
@@ -94,27 +95,10 @@ class Stack:
         return response.json()
 
 
-def latest_model() -> str:
-    """``RASA_MODEL`` if set (a model file or folder), else the newest model in models/."""
-    import os
-    from pathlib import Path
-
-    from tests.support.processes import ROOT
-
-    chosen = os.environ.get("RASA_MODEL")
-    if chosen and Path(chosen).is_file():
-        return chosen
-    folder = Path(chosen) if chosen else ROOT / "models"
-    models = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        pytest.fail("no trained model in models/: run `make train`")
-    return str(models[-1])
-
-
-@pytest.fixture(scope="session")
-def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Rasa server (REST channel) + action server, wired to the session's sandbox."""
-    tmp = tmp_path_factory.mktemp("stack")
+@contextmanager
+def running_stack(sandbox: Sandbox, tmp: Path, **extra_env: str) -> Iterator[Stack]:
+    """Start an action server and a Rasa server (REST channel) on free ports, with their own files
+    in ``tmp``, wired to ``sandbox``; stop both (by pid) on leaving."""
     action_port, rasa_port = free_port(), free_port()
     token = "test-token"
     env = {
@@ -126,6 +110,7 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "RASA_EVENTS_DB": str(tmp / "events.db"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "RASA_TELEMETRY_ENABLED": "false",
+        **extra_env,
     }
     actions = start_service(
         "actions",
@@ -141,19 +126,9 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         rasa = start_service(
             "rasa",
             [
-                rasa_bin(),
-                "run",
-                "--enable-api",
-                "--auth-token",
-                token,
-                "--port",
-                str(rasa_port),
-                "--endpoints",
-                "bot/endpoints.yml",
-                "--credentials",
-                "bot/credentials.yml",
-                "--model",
-                latest_model(),
+                *(rasa_bin(), "run", "--enable-api", "--auth-token", token, "--port", str(rasa_port)),
+                *("--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"),
+                *("--model", latest_model()),
             ],
             port=rasa_port,
             health_path="/",
@@ -164,14 +139,23 @@ def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     except BaseException:
         actions.stop()
         raise
-    # Pay's webhooks go to this Rasa server's GOV.UK Pay channel (its port is known only now).
-    sandbox.send_pay_webhooks_to(rasa.url + "/webhooks/govuk_pay/webhook")
     try:
         yield Stack(rasa, actions, sandbox, token, tmp)
     finally:
-        sandbox.send_pay_webhooks_to(None)
         rasa.stop()
         actions.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Rasa server (REST channel) + action server, wired to the session's sandbox."""
+    with running_stack(sandbox, tmp_path_factory.mktemp("stack")) as running:
+        # Pay's webhooks go to this Rasa server's GOV.UK Pay channel (its port is known only now).
+        sandbox.send_pay_webhooks_to(running.url + "/webhooks/govuk_pay/webhook")
+        try:
+            yield running
+        finally:
+            sandbox.send_pay_webhooks_to(None)
 
 
 def rasa_bin() -> str:

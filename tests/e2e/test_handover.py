@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Sandbox, Stack, latest_model, rasa_bin
-from tests.support.processes import free_port, start_service
+from tests.conftest import Sandbox, Stack, running_stack
 from tests.support.transcript import TRANSCRIPTS, Chat
 
 pytestmark = pytest.mark.e2e
@@ -46,60 +45,10 @@ def stack_at(
     request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """Rasa server + action server with the assistant's clock pinned (tests ask for a time, one at a time)."""
-    tmp = tmp_path_factory.mktemp("pinned")
-    action_port, rasa_port = free_port(), free_port()
-    env = {
-        "SANDBOX_URL": sandbox.url,
-        "COUNCIL_ASSISTANT_NOW": request.param,
-        "OUTBOX_DB_URL": f"sqlite:///{tmp / 'outbox.db'}",
-        "CHANNEL_DB_URL": f"sqlite:///{tmp / 'channels.db'}",
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
-        "RASA_TRACKER_DB": str(tmp / "tracker.db"),
-        "RASA_EVENTS_DB": str(tmp / "events.db"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "RASA_TELEMETRY_ENABLED": "false",
-    }
-    actions = start_service(
-        "actions",
-        [rasa_bin(), "run", "actions", "--port", str(action_port), "--actions", "actions"],
-        port=action_port,
-        health_path="/health",
-        env=env,
-        log_dir=tmp,
-        timeout=120,
-    )
-    try:
-        rasa = start_service(
-            "rasa",
-            [
-                rasa_bin(),
-                "run",
-                "--enable-api",
-                "--auth-token",
-                "test-token",
-                "--port",
-                str(rasa_port),
-                "--endpoints",
-                "bot/endpoints.yml",
-                "--credentials",
-                "bot/credentials.yml",
-                "--model",
-                latest_model(),
-            ],
-            port=rasa_port,
-            health_path="/",
-            env=env,
-            log_dir=tmp,
-            timeout=240,
-        )
-    except BaseException:
-        actions.stop()
-        raise
-    try:
-        yield Stack(rasa, actions, sandbox, "test-token")
-    finally:
-        rasa.stop()
-        actions.stop()
+    with running_stack(
+        sandbox, tmp_path_factory.mktemp("pinned"), COUNCIL_ASSISTANT_NOW=request.param
+    ) as running:
+        yield running
 
 
 def set_centre_clock(sandbox: Sandbox, london_time: str) -> None:

@@ -23,7 +23,7 @@ import httpx
 import sqlalchemy as sa
 
 from tests.support import services
-from tests.support.processes import ROOT, Service, start_service
+from tests.support.processes import ROOT, Service, latest_model, start_service
 
 PROFILE = ROOT / "bot" / "profiles" / "production"
 PROCFILE = PROFILE / "Procfile"
@@ -53,17 +53,6 @@ STARTUP_WAVES = (
 def procfile() -> dict[str, str]:
     lines = [line for line in PROCFILE.read_text().splitlines() if line.strip() and not line.startswith("#")]
     return {name.strip(): command.strip() for name, _, command in (line.partition(":") for line in lines)}
-
-
-def latest_model() -> str:
-    chosen = os.environ.get("RASA_MODEL")
-    if chosen and Path(chosen).is_file():
-        return chosen
-    folder = Path(chosen) if chosen else ROOT / "models"
-    models = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise RuntimeError("no trained model in models/: run `make train`")
-    return str(models[-1])
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.production.stack import PROFILE, latest_model
+from tests.production.stack import PROFILE
 from tests.support import services
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, latest_model
 
 pytestmark = pytest.mark.production
 

@@ -87,3 +87,16 @@ def start_service(
 
 def python() -> str:
     return sys.executable
+
+
+def latest_model(chosen: str | Path | None = None) -> str:
+    """A trained model: ``chosen`` (else ``RASA_MODEL``) if it is a file, else the newest model in
+    that folder (default ``models/``)."""
+    chosen = chosen or os.environ.get("RASA_MODEL")
+    if chosen and Path(chosen).is_file():
+        return str(chosen)
+    folder = Path(chosen) if chosen else ROOT / "models"
+    models = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise RuntimeError(f"no trained model in {folder}: run `make train`")
+    return str(models[-1])

@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import latest_model
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -86,15 +88,6 @@ async def parse_all(model: Path, texts: list[str]) -> list[dict]:
     return [await agent.parse_message(text) for text in texts]
 
 
-def latest_model(path: Path) -> Path:
-    if path.is_file():
-        return path
-    models = sorted(path.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise SystemExit(f"no model in {path}: run `make train` first")
-    return models[-1]
-
-
 def evaluate(model: Path, data: Path) -> Report:
     from rasa.shared.nlu.training_data.loading import load_data
 
@@ -147,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
-    model = latest_model(args.model)
+    try:
+        model = Path(latest_model(args.model))
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
     report = evaluate(model, args.data)
     met = print_report(report, model, args.data, args.errors)
     if args.json:
