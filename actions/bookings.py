@@ -11,6 +11,9 @@ Shared by ``actions/leisure.py`` and ``actions/libraries.py``:
   without the activity gets the reason and the nearest alternatives;
 - ``ContactSteps``: an email address or phone number for the booking and the
   confirmation sent through GOV.UK Notify (``send_confirmation``);
+- reading the chosen time back (``AskBookingConfirm``) and booking it: what to say
+  when the booking system refuses or fails (``booking_refused``, ``booking_failed``),
+  and the confirmation once booked (``confirm_booking``);
 - ``PatronSteps``: library card number and PIN. The PIN is read only while it is
   asked for, checked at once and never kept: the slot holds ``verified`` or
   nothing, and the PIN is never echoed, logged or put in an outcome. Three wrong
@@ -76,6 +79,20 @@ MAX_PIN_TRIES = 3
 #: The ``library_pin`` slot once the PIN was right; the PIN itself is never kept.
 VERIFIED = "verified"
 CONFIRMATION_TEMPLATE = "booking_confirmation"
+#: What a booking journey asks for and keeps, after what and where (cleared when it ends).
+BOOKING_SLOTS = (
+    "date",
+    "time",
+    "participants",
+    "session_options",
+    "session_choice",
+    "contact",
+    "email",
+    "phone_number",
+    "booking_key",
+    "confirm",
+    "attempts",
+)
 #: Questions answered mid-journey (rules), however much they look like an answer.
 QUESTIONS = frozenset({"leisure_opening_times", "library_opening_times"})
 
@@ -305,6 +322,25 @@ def inform(**values: str) -> str:
     return "/inform" + json.dumps(values)
 
 
+class AskBookingDay(Action, ABC):
+    """Ask which day, with buttons for the next few days and "Any day"."""
+
+    #: The question, before "You can book up to 2 weeks ahead."
+    question: ClassVar[str] = ""
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text=f"{self.question} You can book up to 2 weeks ahead.",
+            buttons=date_buttons(now().date()),
+        )
+        return []
+
+
 # --- choices: availability as buttons --------------------------------------------------------
 
 
@@ -344,6 +380,23 @@ class Wanted:
 
 #: Fetch the times (full ones too) for a place, a day and a time of day; ``None`` is any.
 Fetch = Callable[[str | None, dt.date | None, str | None], Awaitable[list[Choice]]]
+
+
+def availability(
+    search: Callable[..., Awaitable[list[Any]]], what: str, choice: Callable[[Any], Choice]
+) -> Fetch:
+    """``Fetch`` from a booking system's ``search`` (full times too, all of them, as of now) for ``what``.
+
+    ``search`` takes (what, place, day, time of day, include_full, limit, now); ``choice``
+    turns each time it finds into a ``Choice``.
+    """
+    current = now()
+
+    async def fetch(place: str | None, day: dt.date | None, time: str | None) -> list[Choice]:
+        found = await search(what, place, day, time, include_full=True, limit=None, now=current)
+        return [choice(item) for item in found]
+
+    return fetch
 
 
 def _capital(text: str) -> str:
@@ -479,6 +532,59 @@ class ChoiceSteps(BookingForm, ABC):
     @abstractmethod
     async def fetch(self, slots: dict[str, Any]) -> Fetch:
         """How to read the times for what the resident wants, from the booking system."""
+
+    def offered_answer(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        slot: str,
+        offered: Sequence[str],
+        where: str,
+    ) -> dict[str, Any]:
+        """What the resident wants to book, as ``offered`` names it; if it isn't offered, what is."""
+        found = closest(str(value), {o: o for o in offered})
+        if found is None:
+            return self.failed_answer(
+                dispatcher,
+                tracker,
+                slot,
+                f"Sorry, you can't book {value} at {where}.",
+                "You can book " + ", ".join(offered) + ".",
+            )
+        return self.accepted({slot: found})
+
+    async def validate_place(
+        self,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        places: Callable[[], Awaitable[Sequence[Any]]],
+        kind: str,
+        plural: str,
+    ) -> dict[str, Any]:
+        """The place named, or the closest match (``place_entity``); if none, which places there are.
+
+        ``places`` reads them from the booking system; ``kind`` and ``plural`` name them
+        ("leisure centre", "centres").
+        """
+        try:
+            known = await places()
+        except IntegrationError as error:
+            failed = await backoffice_failed(
+                dispatcher, tracker, error, intent=self.journey, doing=f"look up our {plural}"
+            )
+            return ended(failed, **{self.place_entity: None})
+        found = closest(str(value), place_aliases(known))
+        if found is None:
+            return self.failed_answer(
+                dispatcher,
+                tracker,
+                self.place_entity,
+                f"I couldn't find a {kind} called {value}.",
+                f"Our {plural} are " + ", ".join(place.name for place in known) + ".",
+            )
+        return self.accepted({self.place_entity: found})
 
     async def extract_session_choice(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -676,6 +782,95 @@ async def send_confirmation(
             return "We couldn't send a confirmation just now, so please keep a note of your reference."
         return "We couldn't send your confirmation just now. We'll send it soon: note your reference."
     return ""
+
+
+# --- read back and book ---------------------------------------------------------------------
+
+
+class AskBookingConfirm(Action, ABC):
+    """Read the chosen time back, with how the confirmation will go, and ask whether to book it."""
+
+    #: The chosen time's field naming what is booked (``activity``, ``resource``).
+    what: ClassVar[str] = ""
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    def price_lines(self, choice: dict[str, Any]) -> list[str]:
+        """What it costs, read back after the time (nothing to say by default)."""
+        return []
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        choice = tracker.get_slot("session_choice") or {}
+        start, end = dt.datetime.fromisoformat(choice["start"]), dt.datetime.fromisoformat(choice["end"])
+        confirmation = (
+            f"Confirmation {contact_words(tracker)}" if contact_words(tracker) else "No confirmation message"
+        )
+        lines = [
+            "Please check your booking:",
+            f"{choice[self.what].capitalize()} at {choice['place']}",
+            time_words(start, end),
+            *self.price_lines(choice),
+            confirmation,
+            "",
+            "Shall I book it?",
+        ]
+        dispatcher.utter_message(
+            text="\n".join(lines),
+            buttons=[{"title": "Yes, book it", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
+        )
+        return []
+
+
+def booking_refused(
+    dispatcher: CollectingDispatcher, refused: Rejected, *, intent: str, system: str, words: str
+) -> list[EventType]:
+    """The booking system (``words``: "library system") said no, not because the place went: say so."""
+    dispatcher.utter_message(
+        text=f"Sorry, the {words} couldn't take this booking. You can choose another time, "
+        "or talk to a person.",
+        buttons=[PERSON_BUTTON],
+    )
+    return [outcome("informed", intent, system=system, refused=refused.reason)]
+
+
+async def booking_failed(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    error: IntegrationError,
+    *,
+    intent: str,
+    keep: dict[str, Any],
+    key: Any,
+) -> list[EventType]:
+    """The booking system failed: say so, and keep what a person needs to book it (once per ``key``)."""
+    return await backoffice_failed(
+        dispatcher,
+        tracker,
+        error,
+        intent=intent,
+        doing="book this for you",
+        keep=keep,
+        kind=intent,
+        key=f"{intent}:{key}",
+    )
+
+
+async def confirm_booking(
+    tracker: Tracker, *, intent: str, reference: str, choice: dict[str, Any], what: str
+) -> tuple[str, str]:
+    """Send the confirmation of the booked ``choice`` (``what``: its field naming what is booked).
+
+    Returns (the booking in words, "swimming at Olympiad, …", and the sentence about the confirmation).
+    """
+    start = dt.datetime.fromisoformat(choice["start"])
+    sent = await send_confirmation(
+        tracker, intent=intent, reference=reference, activity=choice[what], place=choice["place"], start=start
+    )
+    end = dt.datetime.fromisoformat(choice["end"])
+    return f"{choice[what]} at {choice['place']}, {time_words(start, end)}", sent
 
 
 # --- library card and PIN ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -42,6 +42,9 @@ ADDRESS_BUTTONS = 8
 NOT_LISTED = "My address isn't listed"
 PERSON_BUTTON = {"title": "Talk to a person", "payload": "/request_human"}
 STOP_BUTTON = {"title": "Stop", "payload": "/stop"}
+YES_NO = [{"title": "Yes", "payload": "Yes"}, {"title": "No", "payload": "No"}]
+#: Marks an answer that is not one (no phone number, reference, date ... in it), so it gets a reply.
+INVALID = "__invalid__"
 
 #: How residents know each back-office system.
 SYSTEM_NAMES = {
@@ -283,6 +286,18 @@ class JourneyForm(FormValidationAction, ABC):
     def asked(self, tracker: Tracker, slot: str) -> bool:
         return tracker.get_slot("requested_slot") == slot
 
+    def not_recognised(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        """An answer to the question for ``slot`` without that entity in it: ``INVALID``, to explain."""
+        if self.asked(tracker, slot) and self.is_answer(tracker) and not _entity(tracker, slot):
+            return {slot: INVALID}
+        return {}
+
+    def typed_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        """A free-text answer: what the resident typed (unless they stop or ask for a person)."""
+        if not self.asked(tracker, slot) or intent_of(tracker) in ("stop", "request_human"):
+            return {}
+        return {slot: (tracker.latest_message.get("text") or "").strip()}
+
     # -- confirmation --
     async def extract_confirm(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -481,3 +496,27 @@ def require(condition: bool, message: str) -> None:
 
 
 AsyncCall = Callable[[], Awaitable[Any]]
+
+
+# --- confirmations ------------------------------------------------------------------
+
+
+class AskConfirm(Action, ABC):
+    """Read back what will be done and ask to go ahead (``action_ask_<form>_confirm``).
+
+    Abstract (no ``question``), so the action server registers only the concrete ones.
+    """
+
+    form: ClassVar[str] = ""
+
+    def name(self) -> str:
+        return f"action_ask_{self.form}_confirm"
+
+    @abstractmethod
+    def question(self, tracker: Tracker) -> str: ...
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(text=self.question(tracker), buttons=YES_NO)
+        return []

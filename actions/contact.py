@@ -56,6 +56,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.clients import clients
 from actions.common import (
+    INVALID,
+    AskConfirm,
     JourneyForm,
     backoffice_failed,
     intent_of,
@@ -83,7 +85,6 @@ KEPT = frozenset({"phone_number", "outcome", "contact_route", "handover", "sessi
 MAX_LINES, MAX_TEXT = 200, 2000
 BEST_TIMES = {"morning": "morning", "afternoon": "afternoon", "any": "any"}
 BEST_TIME_WORDS = {"morning": "in the morning", "afternoon": "in the afternoon", "any": "at any time"}
-INVALID = "__invalid__"
 
 
 # --- office hours -----------------------------------------------------------------------
@@ -380,10 +381,7 @@ class ValidateCallbackForm(JourneyForm):
     async def extract_phone_number(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if self.asked(tracker, "phone_number") and self.is_answer(tracker):
-            if not next(tracker.get_latest_entity_values("phone_number"), None):
-                return {"phone_number": INVALID}
-        return {}
+        return self.not_recognised(tracker, "phone_number")
 
     def validate_phone_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -438,9 +436,7 @@ class ValidateCallbackForm(JourneyForm):
     async def extract_callback_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if not self.asked(tracker, "callback_reason") or intent_of(tracker) in ("stop", INTENT):
-            return {}
-        return {"callback_reason": (tracker.latest_message.get("text") or "").strip()}
+        return self.typed_answer(tracker, "callback_reason")
 
     def validate_callback_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -469,20 +465,15 @@ def best_time_words(value: str | None) -> str:
     return BEST_TIME_WORDS.get(value or "any", "at any time")
 
 
-class ActionAskCallbackConfirm(Action):
-    def name(self) -> str:
-        return "action_ask_callback_form_confirm"
+class ActionAskCallbackConfirm(AskConfirm):
+    form = "callback_form"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(
-            text=f"We'll call you on {tracker.get_slot('phone_number')} "
+    def question(self, tracker: Tracker) -> str:
+        return (
+            f"We'll call you on {tracker.get_slot('phone_number')} "
             f"{best_time_words(tracker.get_slot('callback_time'))}"
-            f" about: {tracker.get_slot('callback_reason')}. Is that right?",
-            buttons=[{"title": "Yes", "payload": "Yes"}, {"title": "No", "payload": "No"}],
+            f" about: {tracker.get_slot('callback_reason')}. Is that right?"
         )
-        return []
 
 
 class ActionRequestCallback(Action):

@@ -41,8 +41,10 @@ from rasa_sdk.types import DomainDict
 
 from actions.clients import Clients, clients
 from actions.common import (
+    INVALID,
     PERSON_BUTTON,
     AddressSteps,
+    AskConfirm,
     JourneyForm,
     backoffice_failed,
     intent_of,
@@ -73,8 +75,6 @@ T = TypeVar("T")
 #: Failed checks of account reference + postcode before another route is offered.
 MAX_VERIFY_TRIES = 3
 VERIFY_SLOTS = ["account_reference", "postcode"]
-#: Markers for an answer that is not an account reference / postcode / date / ...
-INVALID = "__invalid__"
 NOT_LISTED = "not_listed"
 #: The smallest payment we take (pence).
 MIN_PAYMENT_PENCE = 100
@@ -107,7 +107,6 @@ BANK_DETAILS_WARNING = (
     "If you want to pay by direct debit, I can give you a link to our secure form."
 )
 PAY_BUTTON = {"title": "Pay council tax", "payload": "/pay_council_tax"}
-YES_NO = [{"title": "Yes", "payload": "Yes"}, {"title": "No", "payload": "No"}]
 
 
 # --- small readers ----------------------------------------------------------------------
@@ -257,6 +256,25 @@ class CouncilTaxForm(JourneyForm, ABC):
         """Look up what the journey needs once the resident is verified (may end the journey)."""
         return {}
 
+    async def found_account(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, verification: Verification, doing: str
+    ) -> tuple[Account | None, dict[str, Any]]:
+        """The account once verified, and the slots to set; no account when the journey ends here
+        (the account can't be read now, or ``nothing_to_do`` says there's nothing to do)."""
+        try:
+            account = await clients().council_tax.account(verification)
+        except IntegrationError as error:
+            return None, await self.failed(dispatcher, tracker, error, doing)
+        done = self.nothing_to_do(dispatcher, account)
+        if done is not None:
+            return None, done
+        dispatcher.utter_message(text="Thanks, I've found your account.")
+        return account, {"ct_account": account_facts(account)}
+
+    def nothing_to_do(self, dispatcher: CollectingDispatcher, account: Account) -> dict[str, Any] | None:
+        """The account shows there's nothing to do: end the journey (saying why). Else ``None``."""
+        return None
+
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
@@ -310,13 +328,7 @@ class CouncilTaxForm(JourneyForm, ABC):
     async def extract_account_reference(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if (
-            self.asked(tracker, "account_reference")
-            and self.is_answer(tracker)
-            and not entity(tracker, "account_reference")
-        ):
-            return {"account_reference": INVALID}
-        return {}
+        return self.not_recognised(tracker, "account_reference")
 
     def validate_account_reference(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -337,9 +349,7 @@ class CouncilTaxForm(JourneyForm, ABC):
     async def extract_postcode(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if self.asked(tracker, "postcode") and self.is_answer(tracker) and not entity(tracker, "postcode"):
-            return {"postcode": INVALID}
-        return {}
+        return self.not_recognised(tracker, "postcode")
 
     def validate_postcode(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -467,21 +477,19 @@ class CouncilTaxForm(JourneyForm, ABC):
     async def extract_date(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if self.asked(tracker, "date") and self.is_answer(tracker) and not entity(tracker, "date"):
-            return {"date": INVALID}
-        return {}
+        return self.not_recognised(tracker, "date")
 
-    def check_date(
-        self,
-        value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        earliest: dt.date,
-        latest: dt.date,
-        out_of_range: str,
+    #: For a journey that asks a date: the days it may be before and after today, and what to say if not.
+    DATE_RANGE: ClassVar[tuple[int, int, str]] = (0, 0, "")
+
+    def validate_date(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if self.stale(tracker, "date"):
             return {"date": None}
+        back, ahead, out_of_range = self.DATE_RANGE
+        now = today()
+        earliest, latest = now - dt.timedelta(days=back), now + dt.timedelta(days=ahead)
         try:
             day = dt.date.fromisoformat(str(value)) if value != INVALID else None
         except ValueError:
@@ -527,28 +535,30 @@ class ValidatePayCouncilTaxForm(CouncilTaxForm):
     async def after_verified(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, verification: Verification
     ) -> dict[str, Any]:
-        try:
-            account = await clients().council_tax.account(verification)
-        except IntegrationError as error:
-            return await self.failed(dispatcher, tracker, error, "take a payment")
-        if account.balance_pence <= 0:
-            owed = (
-                f"You're in credit by {pounds(-account.balance_pence)}"
-                if account.in_credit
-                else ("You've paid everything for this year")
-            )
-            return self.ended(
-                dispatcher, f"There's nothing to pay on this account: {owed}.", "informed", balance="none"
-            )
-        dispatcher.utter_message(text="Thanks, I've found your account.")
-        facts = account_facts(account)
+        account, slots = await self.found_account(dispatcher, tracker, verification, "take a payment")
         amount = tracker.get_slot("ct_amount")
-        if isinstance(amount, int) and not MIN_PAYMENT_PENCE <= amount <= account.balance_pence:
+        if (
+            account is not None
+            and isinstance(amount, int)
+            and not MIN_PAYMENT_PENCE <= amount <= account.balance_pence
+        ):
             dispatcher.utter_message(
                 text=f"You can pay between £1 and {pounds(account.balance_pence)}, what's left for this year."
             )
-            return {"ct_account": facts, "ct_amount": None}
-        return {"ct_account": facts}
+            return {**slots, "ct_amount": None}
+        return slots
+
+    def nothing_to_do(self, dispatcher: CollectingDispatcher, account: Account) -> dict[str, Any] | None:
+        if account.balance_pence > 0:
+            return None
+        owed = (
+            f"You're in credit by {pounds(-account.balance_pence)}"
+            if account.in_credit
+            else ("You've paid everything for this year")
+        )
+        return self.ended(
+            dispatcher, f"There's nothing to pay on this account: {owed}.", "informed", balance="none"
+        )
 
     def corrections(self, tracker: Tracker) -> dict[str, Any]:
         """ "No, £50": a new amount at the confirmation step."""
@@ -753,6 +763,7 @@ class ActionAskCtAmount(Action):
 
 class ValidateCouncilTaxMovingForm(CouncilTaxForm, AddressSteps):
     journey = "council_tax_moving_home"
+    DATE_RANGE = (365, 90, "The moving date needs to be within the last year or the next 90 days.")
 
     def name(self) -> str:
         return "validate_council_tax_moving_form"
@@ -772,32 +783,18 @@ class ValidateCouncilTaxMovingForm(CouncilTaxForm, AddressSteps):
     async def after_verified(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, verification: Verification
     ) -> dict[str, Any]:
-        try:
-            account = await clients().council_tax.account(verification)
-        except IntegrationError as error:
-            return await self.failed(dispatcher, tracker, error, "record your move")
-        if account.moving_out_date:
-            return self.ended(
-                dispatcher,
-                f"We already have a move recorded for this account, moving out on "
-                f"{plain_date(account.moving_out_date, today())}. If that's wrong, please talk to a person.",
-                "informed",
-                reason="move_already_reported",
-            )
-        dispatcher.utter_message(text="Thanks, I've found your account.")
-        return {"ct_account": account_facts(account)}
+        _, slots = await self.found_account(dispatcher, tracker, verification, "record your move")
+        return slots
 
-    def validate_date(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        now = today()
-        return self.check_date(
-            value,
+    def nothing_to_do(self, dispatcher: CollectingDispatcher, account: Account) -> dict[str, Any] | None:
+        if not account.moving_out_date:
+            return None
+        return self.ended(
             dispatcher,
-            tracker,
-            now - dt.timedelta(days=365),
-            now + dt.timedelta(days=90),
-            "The moving date needs to be within the last year or the next 90 days.",
+            f"We already have a move recorded for this account, moving out on "
+            f"{plain_date(account.moving_out_date, today())}. If that's wrong, please talk to a person.",
+            "informed",
+            reason="move_already_reported",
         )
 
     async def extract_moving_within(
@@ -867,9 +864,7 @@ class ValidateCouncilTaxMovingForm(CouncilTaxForm, AddressSteps):
     async def extract_ct_address_text(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if not self.asked(tracker, "ct_address_text") or intent_of(tracker) in ("stop", "request_human"):
-            return {}
-        return {"ct_address_text": (tracker.latest_message.get("text") or "").strip()}
+        return self.typed_answer(tracker, "ct_address_text")
 
     def validate_ct_address_text(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -906,6 +901,7 @@ class ActionAskCtAddressText(Action):
 
 class ValidateCouncilTaxDiscountForm(CouncilTaxForm):
     journey = "council_tax_discount"
+    DATE_RANGE = (6 * 365, 0, "The date needs to be today or earlier, and within the last 6 years.")
 
     def name(self) -> str:
         return "validate_council_tax_discount_form"
@@ -916,32 +912,18 @@ class ValidateCouncilTaxDiscountForm(CouncilTaxForm):
     async def after_verified(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, verification: Verification
     ) -> dict[str, Any]:
-        try:
-            account = await clients().council_tax.account(verification)
-        except IntegrationError as error:
-            return await self.failed(dispatcher, tracker, error, "apply for the discount")
-        if account.single_person_discount:
-            return self.ended(
-                dispatcher,
-                "This account already gets the single person discount, so you don't need to apply. "
-                "It takes 25% off your council tax bill.",
-                "informed",
-                reason="already_receiving_discount",
-            )
-        dispatcher.utter_message(text="Thanks, I've found your account.")
-        return {"ct_account": account_facts(account)}
+        _, slots = await self.found_account(dispatcher, tracker, verification, "apply for the discount")
+        return slots
 
-    def validate_date(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        now = today()
-        return self.check_date(
-            value,
+    def nothing_to_do(self, dispatcher: CollectingDispatcher, account: Account) -> dict[str, Any] | None:
+        if not account.single_person_discount:
+            return None
+        return self.ended(
             dispatcher,
-            tracker,
-            now - dt.timedelta(days=6 * 365),
-            now,
-            "The date needs to be today or earlier, and within the last 6 years.",
+            "This account already gets the single person discount, so you don't need to apply. "
+            "It takes 25% off your council tax bill.",
+            "informed",
+            reason="already_receiving_discount",
         )
 
 
@@ -1069,24 +1051,6 @@ class ValidateCouncilTaxDirectDebitForm(CouncilTaxForm):
 
 
 # --- confirmations ----------------------------------------------------------------------
-
-
-class AskConfirm(Action, ABC):
-    """Read back what will be done and ask to go ahead."""
-
-    form: ClassVar[str] = ""
-
-    def name(self) -> str:
-        return f"action_ask_{self.form}_confirm"
-
-    @abstractmethod
-    def question(self, tracker: Tracker) -> str: ...
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(text=self.question(tracker), buttons=YES_NO)
-        return []
 
 
 def _address(tracker: Tracker) -> str:

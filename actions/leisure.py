@@ -21,29 +21,31 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.bookings import (
+    BOOKING_SLOTS,
     HORIZON_DAYS,
+    AskBookingConfirm,
+    AskBookingDay,
     Choice,
     ChoiceSteps,
     ContactSteps,
     Fetch,
     Wanted,
+    availability,
+    booking_failed,
+    booking_refused,
     closest,
-    contact_words,
-    date_buttons,
+    confirm_booking,
     day_of,
     entities,
     inform,
     now,
     place_aliases,
-    send_confirmation,
     short_place,
     taken,
     time_of_day,
-    time_words,
 )
 from actions.clients import clients
 from actions.common import (
-    PERSON_BUTTON,
     backoffice_failed,
     ended,
     intent_of,
@@ -66,21 +68,7 @@ TAKEN = frozenset(
         "UnknownOpportunityError",
     }
 )
-LEISURE_SLOTS = (
-    "activity",
-    "leisure_centre",
-    "date",
-    "time",
-    "participants",
-    "session_options",
-    "session_choice",
-    "contact",
-    "email",
-    "phone_number",
-    "booking_key",
-    "confirm",
-    "attempts",
-)
+LEISURE_SLOTS = ("activity", "leisure_centre", *BOOKING_SLOTS)
 BOOK_BUTTON = {"title": "Book a swim, class or court", "payload": "/book_leisure_activity"}
 LIBRARY_BOOK_BUTTON = {"title": "Book a library computer, room or event", "payload": "/book_library_session"}
 
@@ -118,15 +106,7 @@ class ValidateLeisureBookingForm(ContactSteps, ChoiceSteps):
         )
 
     async def fetch(self, slots: dict[str, Any]) -> Fetch:
-        client, current, activity = clients().leisure, now(), slots["activity"]
-
-        async def fetch(place: str | None, day: dt.date | None, time: str | None) -> list[Choice]:
-            found = await client.find_availability(
-                activity, place, day, time, include_full=True, limit=None, now=current
-            )
-            return [leisure_choice(o) for o in found]
-
-        return fetch
+        return availability(clients().leisure.find_availability, slots["activity"], leisure_choice)
 
     async def validate_activity(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -138,37 +118,16 @@ class ValidateLeisureBookingForm(ContactSteps, ChoiceSteps):
                 dispatcher, tracker, error, intent=BOOK, doing="look up activities"
             )
             return ended(failed, activity=None)
-        found = closest(str(value), {a: a for a in offered})
-        if found is None:
-            return self.failed_answer(
-                dispatcher,
-                tracker,
-                "activity",
-                f"Sorry, you can't book {value} at our leisure centres.",
-                "You can book " + ", ".join(sorted(offered)) + ".",
-            )
-        return self.accepted({"activity": found})
+        return self.offered_answer(
+            value, dispatcher, tracker, "activity", sorted(offered), "our leisure centres"
+        )
 
     async def validate_leisure_centre(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        try:
-            centres = await clients().leisure.centres()
-        except IntegrationError as error:
-            failed = await backoffice_failed(
-                dispatcher, tracker, error, intent=BOOK, doing="look up our centres"
-            )
-            return ended(failed, leisure_centre=None)
-        found = closest(str(value), place_aliases(centres))
-        if found is None:
-            return self.failed_answer(
-                dispatcher,
-                tracker,
-                "leisure_centre",
-                f"I couldn't find a leisure centre called {value}.",
-                "Our centres are " + ", ".join(c.name for c in centres) + ".",
-            )
-        return self.accepted({"leisure_centre": found})
+        return await self.validate_place(
+            value, dispatcher, tracker, clients().leisure.centres, "leisure centre", "centres"
+        )
 
 
 class ActionAskLeisureBookingFormActivity(Action):
@@ -211,44 +170,22 @@ class ActionAskLeisureBookingFormLeisureCentre(Action):
         return []
 
 
-class ActionAskLeisureBookingFormDate(Action):
+class ActionAskLeisureBookingFormDate(AskBookingDay):
+    question = "What day would you like to go?"
+
     def name(self) -> str:
         return "action_ask_leisure_booking_form_date"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(
-            text="What day would you like to go? You can book up to 2 weeks ahead.",
-            buttons=date_buttons(now().date()),
-        )
-        return []
 
+class ActionAskLeisureBookingFormConfirm(AskBookingConfirm):
+    what = "activity"
 
-class ActionAskLeisureBookingFormConfirm(Action):
     def name(self) -> str:
         return "action_ask_leisure_booking_form_confirm"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        choice = tracker.get_slot("session_choice") or {}
-        start, end = dt.datetime.fromisoformat(choice["start"]), dt.datetime.fromisoformat(choice["end"])
+    def price_lines(self, choice: dict[str, Any]) -> list[str]:
         price = Decimal(choice.get("price") or "0")
-        lines = [
-            "Please check your booking:",
-            f"{choice['activity'].capitalize()} at {choice['place']}",
-            time_words(start, end),
-            f"{pounds(int(price * 100))}, paid at the centre" if price else "Free",
-            f"Confirmation {contact_words(tracker)}" if contact_words(tracker) else "No confirmation message",
-            "",
-            "Shall I book it?",
-        ]
-        dispatcher.utter_message(
-            text="\n".join(lines),
-            buttons=[{"title": "Yes, book it", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
-        )
-        return []
+        return [f"{pounds(int(price * 100))}, paid at the centre" if price else "Free"]
 
 
 class ActionBookLeisureActivity(Action):
@@ -282,12 +219,10 @@ class ActionBookLeisureActivity(Action):
         except Rejected as refused:
             if refused.reason in TAKEN:
                 return taken(dispatcher, FORM)
-            dispatcher.utter_message(
-                text="Sorry, the booking system couldn't take this booking. You can choose another time, "
-                "or talk to a person.",
-                buttons=[PERSON_BUTTON],
+            refusal = booking_refused(
+                dispatcher, refused, intent=BOOK, system="openactive", words="booking system"
             )
-            return [*reset, outcome("informed", BOOK, system="openactive", refused=refused.reason)]
+            return [*reset, *refusal]
         except IntegrationError as error:
             keep = {
                 "order_uuid": order_uuid,
@@ -298,29 +233,13 @@ class ActionBookLeisureActivity(Action):
                 "email": email,
                 "telephone": phone,
             }
-            failed = await backoffice_failed(
-                dispatcher,
-                tracker,
-                error,
-                intent=BOOK,
-                doing="book this for you",
-                keep=keep,
-                kind=BOOK,
-                key=f"{BOOK}:{order_uuid}",
-            )
+            failed = await booking_failed(dispatcher, tracker, error, intent=BOOK, keep=keep, key=order_uuid)
             return [*reset, *failed]
-        sent = await send_confirmation(
-            tracker,
-            intent=BOOK,
-            reference=booking.reference,
-            activity=choice["activity"],
-            place=choice["place"],
-            start=start,
+        what, sent = await confirm_booking(
+            tracker, intent=BOOK, reference=booking.reference, choice=choice, what="activity"
         )
         price = Decimal(choice.get("price") or "0")
         pay = f" Pay {pounds(int(price * 100))} at the centre when you arrive." if price else ""
-        end = dt.datetime.fromisoformat(choice["end"])
-        what = f"{choice['activity']} at {choice['place']}, {time_words(start, end)}"
         dispatcher.utter_message(
             text=f"You're booked on {what}. {sent}".rstrip()
             + f"\n\nYour booking reference is {booking.reference}.{pay} "

@@ -23,28 +23,29 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.bookings import (
+    BOOKING_SLOTS,
+    AskBookingConfirm,
+    AskBookingDay,
     Choice,
     ChoiceSteps,
     ContactSteps,
     Fetch,
     PatronSteps,
     Wanted,
-    closest,
-    contact_words,
-    date_buttons,
+    availability,
+    booking_failed,
+    booking_refused,
+    confirm_booking,
     day_of,
     inform,
     now,
     outcome_value,
-    place_aliases,
-    send_confirmation,
     taken,
     text_of,
     time_of_day,
-    time_words,
 )
 from actions.clients import clients
-from actions.common import PERSON_BUTTON, backoffice_failed, ended, intent_of, outcome, plain_date
+from actions.common import backoffice_failed, ended, intent_of, outcome, plain_date
 from integrations.errors import IntegrationError, Rejected
 from integrations.libraries import RESOURCES, LibrarySession, RenewalReason
 
@@ -52,22 +53,7 @@ BOOK = "book_library_session"
 RENEW = "renew_library_loans"
 FORM = "library_booking_form"
 PATRON_SLOTS = ("library_card_number", "library_pin", "pin_tries", "patron_id")
-LIBRARY_SLOTS = (
-    "resource",
-    "library",
-    "date",
-    "time",
-    "participants",
-    "session_options",
-    "session_choice",
-    "contact",
-    "email",
-    "phone_number",
-    "booking_key",
-    "confirm",
-    "attempts",
-    *PATRON_SLOTS,
-)
+LIBRARY_SLOTS = ("resource", "library", *BOOKING_SLOTS, *PATRON_SLOTS)
 RENEWAL_SLOTS = ("loans", "renew_choice", "attempts", *PATRON_SLOTS)
 #: Why a loan could not be renewed, in plain words ("…, because …").
 REASONS = {
@@ -126,50 +112,19 @@ class ValidateLibraryBookingForm(ContactSteps, PatronSteps, ChoiceSteps):
         return Wanted(what, slots["library"], day_of(slots["date"]), time_of_day(slots.get("time")))
 
     async def fetch(self, slots: dict[str, Any]) -> Fetch:
-        client, current, resource = clients().libraries, now(), slots["resource"]
-
-        async def fetch(place: str | None, day: dt.date | None, time: str | None) -> list[Choice]:
-            found = await client.session_availability(
-                resource, place, day, time, include_full=True, limit=None, now=current
-            )
-            return [library_choice(s) for s in found]
-
-        return fetch
+        return availability(clients().libraries.session_availability, slots["resource"], library_choice)
 
     async def validate_resource(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        found = closest(str(value), {r: r for r in RESOURCES})
-        if found is None:
-            return self.failed_answer(
-                dispatcher,
-                tracker,
-                "resource",
-                f"Sorry, you can't book {value} at our libraries.",
-                "You can book " + ", ".join(RESOURCES) + ".",
-            )
-        return self.accepted({"resource": found})
+        return self.offered_answer(value, dispatcher, tracker, "resource", RESOURCES, "our libraries")
 
     async def validate_library(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        try:
-            libraries = await clients().libraries.libraries()
-        except IntegrationError as error:
-            failed = await backoffice_failed(
-                dispatcher, tracker, error, intent=BOOK, doing="look up our libraries"
-            )
-            return ended(failed, library=None)
-        found = closest(str(value), place_aliases(libraries))
-        if found is None:
-            return self.failed_answer(
-                dispatcher,
-                tracker,
-                "library",
-                f"I couldn't find a library called {value}.",
-                "Our libraries are " + ", ".join(lib.name for lib in libraries) + ".",
-            )
-        return self.accepted({"library": found})
+        return await self.validate_place(
+            value, dispatcher, tracker, clients().libraries.libraries, "library", "libraries"
+        )
 
 
 class ActionAskLibraryBookingFormResource(Action):
@@ -204,45 +159,18 @@ class ActionAskLibraryBookingFormLibrary(Action):
         return []
 
 
-class ActionAskLibraryBookingFormDate(Action):
+class ActionAskLibraryBookingFormDate(AskBookingDay):
+    question = "What day would you like?"
+
     def name(self) -> str:
         return "action_ask_library_booking_form_date"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(
-            text="What day would you like? You can book up to 2 weeks ahead.",
-            buttons=date_buttons(now().date()),
-        )
-        return []
 
+class ActionAskLibraryBookingFormConfirm(AskBookingConfirm):
+    what = "resource"
 
-class ActionAskLibraryBookingFormConfirm(Action):
     def name(self) -> str:
         return "action_ask_library_booking_form_confirm"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        choice = tracker.get_slot("session_choice") or {}
-        start, end = dt.datetime.fromisoformat(choice["start"]), dt.datetime.fromisoformat(choice["end"])
-        confirmation = (
-            f"Confirmation {contact_words(tracker)}" if contact_words(tracker) else "No confirmation message"
-        )
-        lines = [
-            "Please check your booking:",
-            f"{choice['resource'].capitalize()} at {choice['place']}",
-            time_words(start, end),
-            confirmation,
-            "",
-            "Shall I book it?",
-        ]
-        dispatcher.utter_message(
-            text="\n".join(lines),
-            buttons=[{"title": "Yes, book it", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
-        )
-        return []
 
 
 class ActionBookLibrarySession(Action):
@@ -294,12 +222,8 @@ class ActionBookLibrarySession(Action):
         except Rejected as refused:
             if refused.reason in ("full", "conflict"):
                 return taken(dispatcher, FORM)
-            dispatcher.utter_message(
-                text="Sorry, the library system couldn't take this booking. You can choose another time, "
-                "or talk to a person.",
-                buttons=[PERSON_BUTTON],
-            )
-            return [*reset, outcome("informed", BOOK, system="koha", refused=refused.reason)]
+            refusal = booking_refused(dispatcher, refused, intent=BOOK, system="koha", words="library system")
+            return [*reset, *refusal]
         except IntegrationError as error:
             keep = {
                 "patron_id": patron_id,
@@ -310,28 +234,12 @@ class ActionBookLibrarySession(Action):
                 "end": choice["end"],
             }
             key = tracker.get_slot("booking_key") or choice["key"]
-            failed = await backoffice_failed(
-                dispatcher,
-                tracker,
-                error,
-                intent=BOOK,
-                doing="book this for you",
-                keep=keep,
-                kind=BOOK,
-                key=f"{BOOK}:{key}",
-            )
+            failed = await booking_failed(dispatcher, tracker, error, intent=BOOK, keep=keep, key=key)
             return [*reset, *failed]
-        sent = await send_confirmation(
-            tracker,
-            intent=BOOK,
-            reference=booking.reference,
-            activity=choice["resource"],
-            place=choice["place"],
-            start=start,
+        what, sent = await confirm_booking(
+            tracker, intent=BOOK, reference=booking.reference, choice=choice, what="resource"
         )
-        end = dt.datetime.fromisoformat(choice["end"])
         booked = "You already have this booked" if already else "You're booked"
-        what = f"{choice['resource']} at {choice['place']}, {time_words(start, end)}"
         dispatcher.utter_message(
             text=f"{booked}: {what}. {sent}".rstrip()
             + f"\n\nYour booking reference is {booking.reference}. Bring your library card with you. "

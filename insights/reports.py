@@ -90,6 +90,11 @@ def col(key: str, title: str, kind: str = "text") -> Column:
     return Column(key, title, kind, numeric=kind in ("int", "percent", "number"))
 
 
+#: The columns most reports' tables share, defined once.
+SERVICE_COLUMN = col("service", "Service", "service")
+REQUESTS_COLUMN = col("requests", "Requests", "int")
+
+
 @dataclass
 class Table:
     name: str
@@ -184,7 +189,7 @@ def demand(
                 f"Requests by {by}",
                 [
                     col("key", by.capitalize(), by),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("share", "Share", "percent"),
                 ],
                 [{"key": k, "requests": totals[k], "share": share(totals[k], total)} for k in ranked],
@@ -195,7 +200,7 @@ def demand(
                 [
                     col("period", period.capitalize(), "period"),
                     col("key", by.capitalize(), by),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("messages", "Messages", "int"),
                 ],
                 [{**row, "period": _period_key(row["period"])} for row in rows],
@@ -229,18 +234,16 @@ def value_failure(conn: Connection, scope: Scope) -> Report:
             failures.append({"service": row["service"], "intent": row["intent"], "requests": row["requests"]})
     table: list[dict[str, Any]] = []
     for service, counts in by_service.items():
-        if counts.get("value", 0) + counts.get("failure", 0) == 0:
+        value, failure = counts.get("value", 0), counts.get("failure", 0)
+        if value + failure == 0:
             continue
-        total = sum(counts.values())
         table.append(
             {
                 "service": service,
-                "value": counts.get("value", 0),
-                "failure": counts.get("failure", 0),
-                "failure_share": share(
-                    counts.get("failure", 0), counts.get("value", 0) + counts.get("failure", 0)
-                ),
-                "requests": total,
+                "value": value,
+                "failure": failure,
+                "failure_share": share(failure, value + failure),
+                "requests": sum(counts.values()),
             }
         )
     table.sort(key=lambda r: -r["failure"])
@@ -269,7 +272,7 @@ def value_failure(conn: Connection, scope: Scope) -> Report:
                 "by_service",
                 "Value and failure demand by service",
                 [
-                    col("service", "Service", "service"),
+                    SERVICE_COLUMN,
                     col("value", "Value demand", "int"),
                     col("failure", "Failure demand", "int"),
                     col("failure_share", "Failure share", "percent"),
@@ -281,9 +284,9 @@ def value_failure(conn: Connection, scope: Scope) -> Report:
                 "failure_examples",
                 "What the failure demand is",
                 [
-                    col("service", "Service", "service"),
+                    SERVICE_COLUMN,
                     col("intent", "Request", "intent"),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("share_of_service_failure", "Share of the service's failure demand", "percent"),
                 ],
                 failures,
@@ -366,8 +369,8 @@ def outcomes(conn: Connection, scope: Scope) -> Report:
                 "by_service",
                 "Outcomes by service",
                 [
-                    col("service", "Service", "service"),
-                    col("requests", "Requests", "int"),
+                    SERVICE_COLUMN,
+                    REQUESTS_COLUMN,
                     *(col(o, OUTCOME_NAMES[o], "int") for o in OUTCOMES),
                     col("transactions", "Transactions", "int"),
                     col("automation_rate", "Automation rate", "percent"),
@@ -378,9 +381,9 @@ def outcomes(conn: Connection, scope: Scope) -> Report:
                 "by_journey",
                 "Automation rate by transaction",
                 [
-                    col("service", "Service", "service"),
+                    SERVICE_COLUMN,
                     col("intent", "Transaction", "intent"),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("completed", "Completed", "int"),
                     col("abandoned", "Abandoned", "int"),
                     col("integration_failed", "System failed", "int"),
@@ -455,7 +458,7 @@ def hours(conn: Connection, scope: Scope, *, office: OfficeHours | None = None) 
                 [
                     col("day", "Day"),
                     col("hour", "Hour"),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("office_hours", "Contact centre open"),
                 ],
                 table,
@@ -524,8 +527,8 @@ def repeat_contact(conn: Connection, scope: Scope) -> Report:
                 "by_service",
                 "Repeat contact by service",
                 [
-                    col("service", "Service", "service"),
-                    col("requests", "Requests", "int"),
+                    SERVICE_COLUMN,
+                    REQUESTS_COLUMN,
                     col("repeats", "Repeat within 7 days", "int"),
                     col("repeat_share", "Repeat share", "percent"),
                 ],
@@ -588,7 +591,7 @@ def drop_off(conn: Connection, scope: Scope) -> Report:
                 "steps",
                 "Abandoned journeys by the question they stopped at",
                 [
-                    col("service", "Service", "service"),
+                    SERVICE_COLUMN,
                     col("intent", "Journey", "intent"),
                     col("step", "Stopped at"),
                     col("abandoned", "Abandoned", "int"),
@@ -661,7 +664,7 @@ def themes_report(conn: Connection, scope: Scope) -> Report:
                 [
                     col("theme", "Theme", "int"),
                     col("top_terms", "Top terms"),
-                    col("requests", "Requests", "int"),
+                    REQUESTS_COLUMN,
                     col("share", "Share", "percent"),
                     col("outcomes", "Outcomes"),
                     col("examples", "Examples"),
@@ -677,7 +680,7 @@ def themes_report(conn: Connection, scope: Scope) -> Report:
             Table(
                 "unsupported_topics",
                 "Council matters the assistant does not serve",
-                [col("topic", "Topic", "topic"), col("requests", "Requests", "int")],
+                [col("topic", "Topic", "topic"), REQUESTS_COLUMN],
                 topic_rows,
             ),
         ],
@@ -721,7 +724,7 @@ def unresolved(conn: Connection, scope: Scope, *, limit: int = 100) -> Report:
                 [
                     col("time", "Time (UK)"),
                     col("channel", "Channel", "channel"),
-                    col("service", "Service", "service"),
+                    SERVICE_COLUMN,
                     col("outcome", "Outcome", "outcome"),
                     col("detail", "Topic or system"),
                     col("text", "What the resident wrote"),
@@ -790,8 +793,8 @@ def opportunities(conn: Connection, scope: Scope) -> Report:
                 "Redesign opportunities, ranked",
                 [
                     col("rank", "Rank", "int"),
-                    col("service", "Service", "service"),
-                    col("requests", "Requests", "int"),
+                    SERVICE_COLUMN,
+                    REQUESTS_COLUMN,
                     col("not_done_share", "Not finished", "percent"),
                     col("failure_share", "Failure demand", "percent"),
                     col("score", "Score", "int"),

@@ -149,6 +149,22 @@ def turn(
     return make_tracker(*events, slots=all_slots, active_loop=None if starting else form)
 
 
+def postcode_turn(form: str, postcode: str = POSTCODE, **slots: Any):
+    """The resident answers "What is your postcode?", having given the account reference."""
+    return turn(
+        form,
+        postcode,
+        entities={"postcode": postcode},
+        asked="postcode",
+        slots={"account_reference": REF, **slots},
+    )
+
+
+def date_turn(form: str, text: str, date: str, slots: dict[str, Any]):
+    """The resident answers the date question; ``date`` is what the date entity reads it as."""
+    return turn(form, text, entities={"date": date}, asked="date", slots=slots)
+
+
 def next_question(slots: dict[str, Any], form: str, tracker) -> str | None:
     """The slot the form asks for next: the validator's choice, else Rasa's (the domain's order)."""
     if "requested_slot" in slots:
@@ -224,13 +240,7 @@ async def test_everything_in_the_first_message_verifies_and_offers_the_amounts(f
 
 async def test_a_wrong_pair_shows_nothing_of_the_account_and_asks_for_both_again(fake):
     fake()
-    tracker = turn(
-        "council_tax_balance_form",
-        "SN15 9ZZ",
-        entities={"postcode": "SN15 9ZZ"},
-        asked="postcode",
-        slots={"account_reference": REF},
-    )
+    tracker = postcode_turn("council_tax_balance_form", "SN15 9ZZ")
     slots, dispatcher = await validate(ct.ValidateCouncilTaxBalanceForm(), tracker)
     assert slots["account_reference"] is None and slots["postcode"] is None and slots["ct_tries"] == 1
     assert next_question(slots, "council_tax_balance_form", tracker) == "account_reference"
@@ -242,25 +252,13 @@ async def test_a_wrong_pair_shows_nothing_of_the_account_and_asks_for_both_again
 async def test_the_second_failure_explains_and_offers_a_person_and_the_third_ends_the_journey(fake):
     fake()
     form = ct.ValidateCouncilTaxBalanceForm()
-    second = turn(
-        "council_tax_balance_form",
-        "SN15 9ZZ",
-        entities={"postcode": "SN15 9ZZ"},
-        asked="postcode",
-        slots={"account_reference": REF, "ct_tries": 1},
-    )
+    second = postcode_turn("council_tax_balance_form", "SN15 9ZZ", ct_tries=1)
     slots, dispatcher = await validate(form, second)
     assert "8-digit number" in texts(dispatcher)[0] and "/request_human" in [
         b["payload"] for b in buttons(dispatcher)
     ]
     assert next_question(slots, "council_tax_balance_form", second) == "account_reference"
-    third = turn(
-        "council_tax_balance_form",
-        "SN15 9ZZ",
-        entities={"postcode": "SN15 9ZZ"},
-        asked="postcode",
-        slots={"account_reference": REF, "ct_tries": 2},
-    )
+    third = postcode_turn("council_tax_balance_form", "SN15 9ZZ", ct_tries=2)
     slots, dispatcher = await validate(form, third)
     assert slots["ct_ended"] is True and slots["requested_slot"] is None
     assert slots["outcome"] == {
@@ -274,26 +272,14 @@ async def test_the_second_failure_explains_and_offers_a_person_and_the_third_end
 
 async def test_a_locked_account_ends_at_once(fake):
     fake(verifications=error(422, "too_many_attempts"))
-    tracker = turn(
-        "council_tax_balance_form",
-        POSTCODE,
-        entities={"postcode": POSTCODE},
-        asked="postcode",
-        slots={"account_reference": REF},
-    )
+    tracker = postcode_turn("council_tax_balance_form")
     slots, dispatcher = await validate(ct.ValidateCouncilTaxBalanceForm(), tracker)
     assert slots["ct_ended"] is True and "15 minutes" in texts(dispatcher)[0]
 
 
 async def test_the_council_tax_system_down_at_the_check_is_an_honest_failure(fake):
     fake(verifications=httpx.Response(503))
-    tracker = turn(
-        "council_tax_balance_form",
-        POSTCODE,
-        entities={"postcode": POSTCODE},
-        asked="postcode",
-        slots={"account_reference": REF},
-    )
+    tracker = postcode_turn("council_tax_balance_form")
     slots, dispatcher = await validate(ct.ValidateCouncilTaxBalanceForm(), tracker)
     assert slots["ct_ended"] is True and slots["requested_slot"] is None
     assert slots["outcome"]["outcome"] == "integration_failed" and slots["outcome"]["system"] == "council_tax"
@@ -477,13 +463,7 @@ async def test_no_with_a_new_amount_at_the_confirmation_corrects_it(fake):
 
 async def test_nothing_to_pay_when_in_credit(fake):
     fake(**{f"accounts__{REF}": httpx.Response(200, json=account(balancePence=-1850, inCredit=True))})
-    tracker = turn(
-        "pay_council_tax_form",
-        POSTCODE,
-        entities={"postcode": POSTCODE},
-        asked="postcode",
-        slots={"account_reference": REF},
-    )
+    tracker = postcode_turn("pay_council_tax_form")
     slots, dispatcher = await validate(ct.ValidatePayCouncilTaxForm(), tracker)
     assert slots["ct_ended"] is True and "in credit by £18.50" in texts(dispatcher)[0]
 
@@ -706,6 +686,12 @@ async def test_completion_records_only_successful_council_tax_payments(fake):
 # --- moving home -------------------------------------------------------------------------
 
 MOVING = {"account_reference": REF, "ct_verification": VERIFIED, "ct_account": FACTS, "ct_key": "moving-k"}
+MOVING_AWAY = {
+    **MOVING,
+    "date": "2026-12-20",
+    "moving_within": False,
+    "ct_address_text": "4 Quay Street, Bristol BS1 4DJ",
+}
 DPA = [
     {
         "DPA": {
@@ -726,13 +712,7 @@ async def test_moving_within_the_area_asks_for_the_new_postcode_then_the_address
     form = ct.ValidateCouncilTaxMovingForm()
     slots, _ = await validate(
         form,
-        turn(
-            "council_tax_moving_form",
-            "20 December",
-            entities={"date": "2026-12-20"},
-            asked="date",
-            slots=MOVING,
-        ),
+        date_turn("council_tax_moving_form", "20 December", "2026-12-20", MOVING),
     )
     assert slots["date"] == "2026-12-20" and slots["requested_slot"] == "moving_within"
     slots, _ = await validate(
@@ -799,27 +779,14 @@ async def test_a_moving_date_too_far_ahead_is_refused(fake):
     fake()
     slots, dispatcher = await validate(
         ct.ValidateCouncilTaxMovingForm(),
-        turn(
-            "council_tax_moving_form",
-            "next june",
-            entities={"date": "2027-06-01"},
-            asked="date",
-            slots=MOVING,
-        ),
+        date_turn("council_tax_moving_form", "next june", "2027-06-01", MOVING),
     )
     assert slots["date"] is None and "next 90 days" in texts(dispatcher)[0]
 
 
 async def test_a_move_is_read_back_before_it_is_recorded():
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        slots={
-            **MOVING,
-            "date": "2026-12-20",
-            "moving_within": False,
-            "ct_address_text": "4 Quay Street, Bristol BS1 4DJ",
-        }
-    )
+    tracker = make_tracker(slots=MOVING_AWAY)
     await ct.ActionAskMovingConfirm().run(dispatcher, tracker, DOMAIN)
     assert texts(dispatcher) == [
         "You're moving out of 1 Market Place on Sunday 20 December, away from our area. We'll send your "
@@ -873,15 +840,7 @@ async def test_a_confirmed_move_is_recorded_with_the_journey_key_and_confirmed_b
 async def test_a_move_not_recorded_because_the_system_is_down_is_kept(fake, memory_outbox):
     fake(**{f"accounts__{REF}__moving-home": httpx.Response(503)})
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        slots={
-            **MOVING,
-            "date": "2026-12-20",
-            "moving_within": False,
-            "ct_address_text": "4 Quay Street, Bristol BS1 4DJ",
-            "confirm": True,
-        }
-    )
+    tracker = make_tracker(slots={**MOVING_AWAY, "confirm": True})
     events = await ct.ActionCouncilTaxMovingHome().run(dispatcher, tracker, DOMAIN)
     assert "I've saved your request" in texts(dispatcher)[0]
     kept = memory_outbox.get("moving-k")  # the worker makes it with the journey's own key
@@ -901,15 +860,7 @@ async def test_a_move_not_recorded_because_the_system_is_down_is_kept(fake, memo
 async def test_a_move_already_reported_is_said_plainly(fake):
     fake(**{f"accounts__{REF}__moving-home": error(409, "move_already_reported")})
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(
-        slots={
-            **MOVING,
-            "date": "2026-12-20",
-            "moving_within": False,
-            "ct_address_text": "4 Quay Street, Bristol BS1 4DJ",
-            "confirm": True,
-        }
-    )
+    tracker = make_tracker(slots={**MOVING_AWAY, "confirm": True})
     events = await ct.ActionCouncilTaxMovingHome().run(dispatcher, tracker, DOMAIN)
     assert "already have a move recorded" in texts(dispatcher)[0]
     assert events[-1]["value"]["reason"] == "move_already_reported"
@@ -922,13 +873,7 @@ async def test_already_receiving_the_discount_is_said_and_the_journey_ends(fake)
     fake(**{f"accounts__{REF}": httpx.Response(200, json=account(singlePersonDiscount=True))})
     slots, dispatcher = await validate(
         ct.ValidateCouncilTaxDiscountForm(),
-        turn(
-            "council_tax_discount_form",
-            POSTCODE,
-            entities={"postcode": POSTCODE},
-            asked="postcode",
-            slots={"account_reference": REF},
-        ),
+        postcode_turn("council_tax_discount_form"),
     )
     assert slots["ct_ended"] is True and slots["outcome"]["reason"] == "already_receiving_discount"
     assert "already gets the single person discount" in texts(dispatcher)[0]
@@ -938,13 +883,7 @@ async def test_a_date_without_a_year_is_the_one_that_has_passed(fake):
     fake()
     slots, _ = await validate(
         ct.ValidateCouncilTaxDiscountForm(),
-        turn(
-            "council_tax_discount_form",
-            "1 October",
-            entities={"date": "2027-10-01"},
-            asked="date",
-            slots={**MOVING},
-        ),
+        date_turn("council_tax_discount_form", "1 October", "2027-10-01", MOVING),
     )
     assert slots["date"] == "2026-10-01"
 
@@ -953,13 +892,7 @@ async def test_a_living_alone_date_in_the_future_is_refused(fake):
     fake()
     slots, dispatcher = await validate(
         ct.ValidateCouncilTaxDiscountForm(),
-        turn(
-            "council_tax_discount_form",
-            "next week",
-            entities={"date": "2026-12-07"},
-            asked="date",
-            slots={**MOVING},
-        ),
+        date_turn("council_tax_discount_form", "next week", "2026-12-07", MOVING),
     )
     assert slots["date"] is None and "today or earlier" in texts(dispatcher)[0]
 
@@ -1045,13 +978,7 @@ async def test_without_a_direct_debit_the_secure_form_link_is_given_never_logged
     caplog.set_level(logging.DEBUG)
     slots, _ = await validate(
         ct.ValidateCouncilTaxDirectDebitForm(),
-        turn(
-            "council_tax_direct_debit_form",
-            POSTCODE,
-            entities={"postcode": POSTCODE},
-            asked="postcode",
-            slots={"account_reference": REF},
-        ),
+        postcode_turn("council_tax_direct_debit_form"),
     )
     assert slots["dd_action"] == "setup" and slots["requested_slot"] is None
     dispatcher = CollectingDispatcher()
@@ -1073,13 +1000,7 @@ async def test_with_a_direct_debit_the_resident_chooses_what_to_change(fake):
     fake(**{"direct-debit": httpx.Response(200, json=DD)})
     slots, dispatcher = await validate(
         ct.ValidateCouncilTaxDirectDebitForm(),
-        turn(
-            "council_tax_direct_debit_form",
-            POSTCODE,
-            entities={"postcode": POSTCODE},
-            asked="postcode",
-            slots={"account_reference": REF},
-        ),
+        postcode_turn("council_tax_direct_debit_form"),
     )
     assert slots["dd_action"] is None and slots["requested_slot"] == "dd_action"
     assert "taken on the 1st of each month" in texts(dispatcher)[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from insights.settings import Settings
 from insights.store import DemandStore
+from tests.support.processes import ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: 2026-03-02 09:00 UTC, a Monday in GMT.
@@ -29,6 +32,18 @@ def recording(name: str, *, sender: str, start: float, channel: str | None = Non
             moved["input_channel"] = channel
         out.append(moved)
     return out
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m insights`` with these arguments, from the repository's root, in this environment only."""
+    return subprocess.run(
+        [sys.executable, "-m", "insights", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def settings_for(tmp_path: Path, store_url: str | None = None, **overrides: Any) -> Settings:

@@ -7,14 +7,13 @@ import datetime as dt
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from insights import facts
 from insights.store import DemandStore
-from tests.insights.conftest import conversation, settings_for
+from tests.insights.conftest import conversation, run_cli, settings_for
 from tests.support.processes import ROOT
 
 WHEN = dt.datetime(2026, 3, 3, 12, 0, tzinfo=dt.timezone.utc).timestamp()
@@ -55,14 +54,7 @@ def run(store_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": "/usr/bin:/bin",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "insights", "--store", store_url, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(env, "--store", store_url, *args)
 
 
 def test_a_report_prints_as_a_table_csv_and_json(store_url: str):

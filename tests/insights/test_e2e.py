@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import subprocess
 import sys
 import uuid
 from collections import Counter
@@ -25,6 +24,8 @@ import httpx
 import pytest
 
 from insights.clock import today
+from insights.records import OUTCOMES
+from tests.insights.conftest import run_cli
 from tests.support.processes import ROOT, free_port, start_service
 
 pytestmark = pytest.mark.e2e
@@ -36,14 +37,7 @@ NOT_UNDERSTOOD = "asdf jkl qwerty"
 
 
 def ingest(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "insights", "ingest", "--idle-minutes", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(env, "ingest", "--idle-minutes", "0")
     assert done.returncode == 0, done.stderr
 
 
@@ -58,16 +52,7 @@ def outcome_counts(reports_url: str) -> Counter[str]:
     response.raise_for_status()
     counts: Counter[str] = Counter()
     for row in response.json()["tables"][0]["rows"]:
-        for outcome in (
-            "completed",
-            "informed",
-            "handed_over",
-            "not_understood",
-            "unsupported",
-            "integration_failed",
-            "abandoned",
-            "cancelled",
-        ):
+        for outcome in OUTCOMES:
             counts[outcome] += row[outcome]
     return counts
 

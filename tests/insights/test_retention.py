@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from insights import queries, retention
 from insights.ingest import ingest_sql
 from insights.queries import Scope
-from tests.insights.conftest import T0, recording, settings_for
+from tests.insights.conftest import T0, recording, run_cli, settings_for
 from tests.support.processes import ROOT
 
 DAY = 86_400.0
@@ -97,14 +95,7 @@ def test_retention_runs_from_the_command_line_with_its_own_period(tmp_path: Path
         "PYTHONPATH": str(ROOT),
         "PATH": "/usr/bin:/bin",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "insights", "retention", "--days", "7"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(env, "retention", "--days", "7")
     assert done.returncode == 0, done.stderr
     assert "deleted: 0 request texts" in done.stdout
 
