@@ -132,3 +132,28 @@ def test_a_bare_number_is_not_a_time_without_a_cue(nlp):
 def test_lookup_lemmatizer_is_in_the_pipeline(nlp):
     assert "lemmatizer" in nlp.pipe_names
     assert [t.lemma_ for t in nlp("bins were collected")] == ["bin", "be", "collect"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "surface"),
+    [
+        ("my recycling bin wasn't collected SN15 1ER", "recycling", "recycling bin"),
+        ("rubbish bin not emptied again", "general waste", "rubbish bin"),
+        ("they missed the black box with the bottles", "glass", "black box"),
+        ("food caddy left full", "food waste", "food caddy"),
+        ("BROWN BIN wasnt done", "garden waste", "BROWN BIN"),
+    ],
+)
+def test_the_bin_named_in_a_missed_bin_request_is_found_with_its_normal_value(text, value, surface):
+    from bot.components.council_entities import bin_type_in
+
+    found = bin_type_in(text)
+    assert found is not None and found["value"] == value
+    assert text[found["start"] : found["end"]] == surface
+
+
+def test_no_bin_named_no_bin_type():
+    from bot.components.council_entities import bin_type_in
+
+    assert bin_type_in("my bin wasn't collected") is None
+    assert bin_type_in("book a swim on saturday") is None
