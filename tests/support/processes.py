@@ -37,17 +37,35 @@ class Service:
             return ""
 
     def stop(self) -> None:
-        """Stop the process group we started (the service and any children)."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        """Stop the process group we started (the service and any children).
+
+        The group, not just the process we started: a ``sh -c`` line exits at SIGTERM at once
+        while its child may still be shutting down, so we wait for the whole group to be gone
+        and kill what is left after 15 s.
+        """
+        group = self.process.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _group_alive(group):
+            self.process.poll()  # reap our own child so it doesn't count as alive
+            time.sleep(0.1)
+        if _group_alive(group):
+            os.killpg(group, signal.SIGKILL)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def start_service(
