@@ -242,6 +242,16 @@ def ingest_hook(spec: str | None = None) -> Callable[[list[dict[str, Any]]], Any
     return getattr(importlib.import_module(module), name)
 
 
+#: Idle time after which the consumer asks RabbitMQ whether messages wait that it is not being given.
+WATCHDOG_IDLE = 15.0
+#: How long closing a dead connection may take before it is abandoned.
+CLOSE_TIMEOUT = 5.0
+
+
+class ConsumerStalled(ConnectionError):
+    """Messages wait in the queue but none is delivered: start again on a fresh connection."""
+
+
 async def consume(
     amqp_url: str,
     queue_name: str,
@@ -251,72 +261,129 @@ async def consume(
     hook: Callable[[list[dict[str, Any]]], Any] | None = None,
     exchange_name: str = "rasa-exchange",
 ) -> None:
-    """Move events from the queue to the table until ``stop`` is set (or for ever)."""
+    """Move events from the queue to the table until ``stop`` is set (or for ever).
+
+    Each connection is a plain one, built again from nothing when it is lost: a
+    connection that restores itself (aio_pika's robust one) can come back without
+    its consumer, or with messages in hand whose delivery tags belong to the dead
+    channel, and then the events wait in RabbitMQ undelivered. Here a lost
+    connection ends that round; messages read but not acknowledged are delivered
+    again on the next, and the table drops the ones already written.
+    """
     stop = stop or asyncio.Event()
-    connection = await _connect(amqp_url, stop)
-    if connection is None:
-        return
-    async with connection:
+    delay = RETRY_START
+    while not stop.is_set():
+        try:
+            connection = await asyncio.wait_for(aio_pika.connect(amqp_url), PUBLISH_TIMEOUT * 2)
+        except Exception as error:
+            logger.warning(
+                "demand consumer: RabbitMQ not reachable (%s); retrying in %.1f s",
+                type(error).__name__,
+                delay,
+            )
+            await _wait(stop, delay)
+            delay = min(delay * 2, RETRY_CAP)
+            continue
+        try:
+            await _consume_on(connection, queue_name, exchange_name, table, stop, hook)
+            delay = RETRY_START
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # connection or channel lost, or stalled: start again
+            logger.warning(
+                "demand consumer: lost RabbitMQ (%s: %s); reconnecting", type(error).__name__, error
+            )
+        finally:
+            try:
+                await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+            except Exception:
+                pass
+
+
+async def _consume_on(
+    connection: aio_pika.abc.AbstractConnection,
+    queue_name: str,
+    exchange_name: str,
+    table: EventsTable,
+    stop: asyncio.Event,
+    hook: Callable[[list[dict[str, Any]]], Any] | None,
+) -> None:
+    """One connection's worth of consuming; returns when ``stop`` is set, raises when the link is lost."""
+    pending: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+
+    async def open_queue() -> tuple[aio_pika.abc.AbstractChannel, aio_pika.abc.AbstractQueue]:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=BATCH)
         exchange = await channel.declare_exchange(exchange_name, type=aio_pika.ExchangeType.FANOUT)
         queue = await channel.declare_queue(queue_name, durable=True)
         await queue.bind(exchange, "")
-        pending: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-        tag = await queue.consume(pending.put)
-        logger.info("demand consumer: reading %s", queue_name)
-        while not stop.is_set():
-            try:
-                first = await asyncio.wait_for(pending.get(), timeout=0.5)
-            except asyncio.TimeoutError:
-                continue
-            messages = [first]
-            while not pending.empty() and len(messages) < BATCH:
-                messages.append(pending.get_nowait())
-            items = []
-            for message in messages:
-                try:
-                    items.append((message.message_id, json.loads(message.body)))
-                except ValueError:
-                    logger.error("demand consumer: dropped a message that is not JSON")
-            while True:
-                try:
-                    inserted = await asyncio.to_thread(table.add, items)
-                    break
-                except sa.exc.OperationalError as error:  # the database restarting: keep the messages
-                    logger.warning(
-                        "demand consumer: database unavailable (%s); retrying", type(error).__name__
-                    )
-                    await asyncio.sleep(1.0)
-            for message in messages:
-                try:
-                    await message.ack()
-                except Exception:  # the channel died: RabbitMQ redelivers, the table drops the duplicate
-                    logger.warning("demand consumer: could not acknowledge; the message will come again")
-            if hook is not None and inserted:
-                try:
-                    result = hook(inserted)
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:
-                    logger.exception("demand consumer: the ingest hook failed (events are kept in the table)")
-        await queue.cancel(tag)
+        await queue.consume(pending.put)
+        return channel, queue
 
-
-async def _connect(amqp_url: str, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:
-    """Connect, waiting for RabbitMQ for as long as it takes (the events wait in the replicas' spools)."""
-    delay = RETRY_START
+    # Every call to RabbitMQ has a time limit: on a link that died quietly, aiormq can wait for ever.
+    channel, queue = await asyncio.wait_for(open_queue(), PUBLISH_TIMEOUT * 2)
+    logger.info("demand consumer: reading %s", queue_name)
+    idle_since, suspect = time.monotonic(), 0
     while not stop.is_set():
+        if connection.is_closed or channel.is_closed:
+            raise ConnectionError("connection closed")
         try:
-            return await aio_pika.connect_robust(amqp_url)
-        except Exception as error:
-            logger.warning("demand consumer: RabbitMQ not reachable (%s); retrying", type(error).__name__)
+            first = await asyncio.wait_for(pending.get(), timeout=0.5)
+        except asyncio.TimeoutError:
+            if time.monotonic() - idle_since >= WATCHDOG_IDLE:
+                declared = await asyncio.wait_for(queue.declare(), PUBLISH_TIMEOUT)
+                waiting = declared.message_count or 0
+                suspect = suspect + 1 if waiting else 0
+                if suspect >= 2:  # seen twice, a few seconds apart, with nothing delivered between
+                    raise ConsumerStalled(f"{waiting} messages wait but none is delivered") from None
+                idle_since = time.monotonic() - (WATCHDOG_IDLE - 3.0 if waiting else 0.0)
+            continue
+        idle_since, suspect = time.monotonic(), 0
+        messages = [first]
+        while not pending.empty() and len(messages) < BATCH:
+            messages.append(pending.get_nowait())
+        inserted = await _store(table, messages, stop)
+        if inserted is None:  # stopping while the database is away: RabbitMQ keeps the messages
+            return
+        try:  # one acknowledgement for the batch (delivered in order on this channel)
+            await asyncio.wait_for(messages[-1].ack(multiple=True), PUBLISH_TIMEOUT)
+        except Exception as error:  # the link died: RabbitMQ redelivers, the table drops the duplicates
+            raise ConnectionError(f"could not acknowledge ({type(error).__name__})") from None
+        if hook is not None and inserted:
             try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, RETRY_CAP)
-    return None
+                result = hook(inserted)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                logger.exception("demand consumer: the ingest hook failed (events are kept in the table)")
+
+
+async def _store(
+    table: EventsTable, messages: list[aio_pika.abc.AbstractIncomingMessage], stop: asyncio.Event
+) -> list[dict[str, Any]] | None:
+    """Write the messages' events, waiting out a database restart; None if told to stop meanwhile."""
+    items = []
+    for message in messages:
+        try:
+            items.append((message.message_id, json.loads(message.body)))
+        except ValueError:
+            logger.error("demand consumer: dropped a message that is not JSON")
+    while True:
+        try:
+            return await asyncio.to_thread(table.add, items)
+        except sa.exc.OperationalError as error:  # the database restarting: keep the messages
+            logger.warning("demand consumer: database unavailable (%s); retrying", type(error).__name__)
+            if await _wait(stop, 1.0):
+                return None
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``, waking at once on ``stop``; whether it was set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+    return stop.is_set()
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,60 @@ def test_the_events_table_keeps_a_redelivered_message_once(tmp_path: Path) -> No
     first = table.add([("7", {"sender_id": "s", "event": "user"})])
     again = table.add([("7", {"sender_id": "s", "event": "user"}), ("8", {"sender_id": "s", "event": "bot"})])
     assert (len(first), len(again), table.count()) == (1, 1, 2)
+
+
+def test_the_consumer_resumes_after_each_cut_and_stops_promptly_while_cut(
+    rabbitmq_proxy: services.FaultProxy, tmp_path: Path
+) -> None:
+    """The consumer reads through the proxy; cut twice mid-stream, it comes back and takes every event."""
+    name = f"council-test-consumer-{uuid.uuid4().hex[:8]}"
+    table = EventsTable(f"sqlite:///{tmp_path / 'events.db'}")
+    amqp = f"amqp://guest:guest@127.0.0.1:{rabbitmq_proxy.port}/"
+
+    async def wait_for_count(expected: int, timeout: float) -> int:
+        for _ in range(int(timeout * 10)):
+            count = await asyncio.to_thread(table.count)
+            if count >= expected:
+                return count
+            await asyncio.sleep(0.1)
+        return await asyncio.to_thread(table.count)
+
+    async def main() -> tuple[list[int], float]:
+        # The publisher goes straight to RabbitMQ, so only the consumer's link is cut.
+        broker = await DurablePikaEventBroker.from_endpoint_config(
+            broker_config(services.RABBITMQ_PORT, name, tmp_path / "spool.db")
+        )
+        assert broker is not None
+        stop = asyncio.Event()
+        task = asyncio.create_task(consume(amqp, name, table, stop=stop, exchange_name=name))
+        counts = []
+        try:
+            n = 0
+            for _round in range(3):
+                for _ in range(400):
+                    broker.publish({"sender_id": "s", "event": "user", "n": n}, headers={"event_id": f"c{n}"})
+                    n += 1
+                assert await broker.flush(timeout=30)
+                await asyncio.sleep(0.05)  # part-way through the batch
+                rabbitmq_proxy.cut()
+                await asyncio.sleep(1.5)
+                rabbitmq_proxy.restore()
+                counts.append(await wait_for_count(n, 60))
+            # Told to stop while RabbitMQ is away, it stops within seconds.
+            rabbitmq_proxy.cut()
+            await asyncio.sleep(1.0)
+            stop.set()
+            started = time.monotonic()
+            await asyncio.wait_for(task, 30)
+            return counts, time.monotonic() - started
+        finally:
+            stop.set()
+            rabbitmq_proxy.restore()
+            if not task.done():
+                task.cancel()
+            await broker.close()
+
+    counts, stopping = asyncio.run(main())
+    assert counts == [400, 800, 1200]
+    assert [e["n"] for e in stored(table)] == list(range(1200))
+    assert stopping < 12
