@@ -228,6 +228,11 @@ def plain_date(day: dt.date, today: dt.date | None = None) -> str:
     return text if day.year == today.year else f"{text} {day.year}"
 
 
+def and_list(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def plain_time(moment: dt.time | dt.datetime) -> str:
     """GOV.UK style: ``10am``, ``6:30pm``, ``midday``."""
     if moment.hour == 12 and moment.minute == 0:

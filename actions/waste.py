@@ -29,6 +29,7 @@ from rasa_sdk.types import DomainDict
 from actions.clients import clients
 from actions.common import (
     AddressSteps,
+    and_list,
     ask_address_message,
     backoffice_failed,
     call,
@@ -48,10 +49,14 @@ from actions.payments import (
     follow_up_key,
     renewal_payment,
 )
+from bot.nlp.dates import now_in_london
 from integrations.errors import IntegrationError, NotFound, Rejected
 from integrations.office_hours import LONDON
 from integrations.payments import PaymentStatus
-from integrations.waste import GardenWaste, GardenWasteQuote, MissedBinCheck
+from integrations.waste import GardenWaste, GardenWasteQuote, MissedBinCheck, soonest_of_each
+
+#: Bins go out by this time on collection day; after it the day's round is under way.
+BINS_OUT_BY = dt.time(7, 0)
 
 #: The waste system's bin types, as residents call them (NLU canonical values).
 BIN_NAMES = {
@@ -160,11 +165,12 @@ class ActionBinCollectionDay(Action):
                 dispatcher.utter_message(text="I can tell you your collection days once I have your address.")
                 return []
             return [*done, *address_reset(tracker), *abandoned_or_silent(tracker, "bin_day_form", intent)]
+        now = now_in_london()
         try:
             collections, failed = await call(
                 dispatcher,
                 tracker,
-                clients().waste.next_collections(uprn),
+                clients().waste.collections(uprn),
                 intent=intent,
                 doing="find your collection days",
             )
@@ -176,21 +182,29 @@ class ActionBinCollectionDay(Action):
             return [*done, outcome("informed", intent, found=False)]
         if failed:
             return [*done, *failed]
-        if not collections:
+        today = now.date()
+        # Once the crews are out (7am), today's collections are no longer "next": name them apart.
+        under_way = [c for c in collections if c.date == today] if now.time() >= BINS_OUT_BY else []
+        upcoming = soonest_of_each(collections, after=today if under_way else today - dt.timedelta(days=1))
+        if not upcoming and not under_way:
             dispatcher.utter_message(
                 text="There are no collections booked at that address in the next 4 weeks."
             )
             return [*done, outcome("informed", intent, found=False)]
         lines = []
-        for c in collections:
+        for c in upcoming:
             moved = " (moved because of the bank holiday)" if c.moved else ""
-            lines.append(f"{plain_date(c.date)}: {BIN_NAMES.get(c.bin_type, c.bin_type)}{moved}")
+            day = f"Today, {plain_date(c.date, today)}" if c.date == today else plain_date(c.date, today)
+            lines.append(f"{day}: {BIN_NAMES.get(c.bin_type, c.bin_type)}{moved}")
         address = tracker.get_slot("address")
-        dispatcher.utter_message(
-            text=f"Your next collections at {address} are:\n"
-            + "\n".join(lines)
-            + "\n\nPut your bins out by 7am on the day."
-        )
+        text = f"Your next collections at {address} are:\n" + "\n".join(lines)
+        if under_way:
+            names = and_list(sorted({BIN_NAMES.get(c.bin_type, c.bin_type) for c in under_way}))
+            text += (
+                f"\n\nToday's {names} collection is already under way. "
+                "If your bin has not been emptied by 6pm today, you can report it tomorrow."
+            )
+        dispatcher.utter_message(text=text + "\n\nPut your bins out by 7am on the day.")
         return [*done, outcome("informed", intent)]
 
 

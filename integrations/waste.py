@@ -9,6 +9,7 @@ when is my bin day, was the round done, can I report it, where is my request.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -279,12 +280,9 @@ class WasteClient(ApiClient):
             params,
         )
 
-    async def next_collections(self, uprn: str) -> list[Collection]:
-        """The next collection of each bin type, soonest first."""
-        found: dict[str, Collection] = {}
-        for c in await self.collections(uprn):
-            found.setdefault(c.bin_type, c)
-        return sorted(found.values(), key=lambda c: c.date)
+    async def next_collections(self, uprn: str, after: dt.date | None = None) -> list[Collection]:
+        """The next collection of each bin type (after ``after`` if given), soonest first."""
+        return soonest_of_each(await self.collections(uprn), after)
 
     async def round_status(self, uprn: str, on: dt.date | None = None) -> list[RoundStatus]:
         """The rounds due at this property on a day (default today): done? bin out? reported?"""
@@ -356,3 +354,12 @@ class WasteClient(ApiClient):
             "waste.subscription",
             GardenWasteSubscription.from_api,
         )
+
+
+def soonest_of_each(collections: Iterable[Collection], after: dt.date | None = None) -> list[Collection]:
+    """The first collection of each bin type (only those after ``after``), soonest first."""
+    found: dict[str, Collection] = {}
+    for c in sorted(collections, key=lambda c: c.date):
+        if after is None or c.date > after:
+            found.setdefault(c.bin_type, c)
+    return sorted(found.values(), key=lambda c: c.date)

@@ -94,7 +94,9 @@ def test_addresses_match_by_label_or_house_number():
     assert match_address("7", options) == []
 
 
-async def test_collections_are_given_in_plain_dates(backoffice):
+async def test_collections_are_given_in_plain_dates(backoffice, monkeypatch):
+    monkeypatch.setenv("COUNCIL_ASSISTANT_NOW", "2026-11-30T10:00:00")
+
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             200,
@@ -120,6 +122,52 @@ async def test_collections_are_given_in_plain_dates(backoffice):
     events = await ActionBinCollectionDay().run(dispatcher, tracker, DOMAIN)
     assert "Friday 4 December: recycling" in texts(dispatcher)[0]
     assert "Tuesday 29 December: general waste (moved because of the bank holiday)" in texts(dispatcher)[0]
+    assert events[-1]["value"]["outcome"] == "informed"
+
+
+def collections_on(*items: tuple[str, str]) -> list[dict]:
+    return [{"type": t, "collectionDate": d, "round": "R", "scheduledDate": d} for t, d in items]
+
+
+async def test_today_is_named_today_before_the_crews_start(backoffice, monkeypatch):
+    monkeypatch.setenv("COUNCIL_ASSISTANT_NOW", "2026-11-27T06:30:00")  # a Friday, before 7am
+    backoffice(
+        lambda r: httpx.Response(
+            200, json=collections_on(("recycling", "2026-11-27"), ("food", "2026-12-04"))
+        )
+    )
+    dispatcher = CollectingDispatcher()
+    await ActionBinCollectionDay().run(
+        dispatcher, make_tracker(slots={"uprn": "101", "address": "1 Market Place"}), DOMAIN
+    )
+    text = texts(dispatcher)[0]
+    assert "Today, Friday 27 November: recycling" in text
+    assert "under way" not in text
+
+
+async def test_late_in_the_day_todays_round_is_under_way_and_the_next_ones_are_listed(
+    backoffice, monkeypatch
+):
+    monkeypatch.setenv("COUNCIL_ASSISTANT_NOW", "2026-11-27T21:15:00")
+    backoffice(
+        lambda r: httpx.Response(
+            200,
+            json=collections_on(
+                ("recycling", "2026-11-27"),
+                ("food", "2026-11-27"),
+                ("food", "2026-12-04"),
+                ("recycling", "2026-12-11"),
+            ),
+        )
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionBinCollectionDay().run(
+        dispatcher, make_tracker(slots={"uprn": "101", "address": "1 Market Place"}), DOMAIN
+    )
+    text = texts(dispatcher)[0]
+    assert "27 November:" not in text  # today's is not offered as the next collection
+    assert "Friday 4 December: food" in text and "Friday 11 December: recycling" in text
+    assert "Today's food waste and recycling collection is already under way" in text
     assert events[-1]["value"]["outcome"] == "informed"
 
 
