@@ -197,7 +197,11 @@ class ActionBinCollectionDay(Action):
             day = f"Today, {plain_date(c.date, today)}" if c.date == today else plain_date(c.date, today)
             lines.append(f"{day}: {BIN_NAMES.get(c.bin_type, c.bin_type)}{moved}")
         address = tracker.get_slot("address")
-        text = f"Your next collections at {address} are:\n" + "\n".join(lines)
+        text = (
+            f"Your next collections at {address} are:\n" + "\n".join(lines)
+            if lines
+            else f"There are no more collections booked at {address} in the next 4 weeks."
+        )
         if under_way:
             names = and_list(sorted({BIN_NAMES.get(c.bin_type, c.bin_type) for c in under_way}))
             text += (

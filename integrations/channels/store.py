@@ -148,6 +148,8 @@ class ChannelStore:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
+        else:  # a database server: a pooled connection that died in a restart is replaced, not used
+            kwargs["pool_pre_ping"] = True
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

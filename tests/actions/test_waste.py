@@ -171,6 +171,18 @@ async def test_late_in_the_day_todays_round_is_under_way_and_the_next_ones_are_l
     assert events[-1]["value"]["outcome"] == "informed"
 
 
+async def test_when_only_todays_round_is_left_the_reply_says_so(backoffice, monkeypatch):
+    monkeypatch.setenv("COUNCIL_ASSISTANT_NOW", "2026-11-27T12:00:00")
+    backoffice(lambda r: httpx.Response(200, json=collections_on(("glass", "2026-11-27"))))
+    dispatcher = CollectingDispatcher()
+    await ActionBinCollectionDay().run(
+        dispatcher, make_tracker(slots={"uprn": "101", "address": "1 Market Place"}), DOMAIN
+    )
+    text = texts(dispatcher)[0]
+    assert text.startswith("There are no more collections booked at 1 Market Place in the next 4 weeks.")
+    assert "Today's glass collection is already under way" in text
+
+
 async def test_waste_system_down_is_an_honest_integration_failure(backoffice):
     backoffice(lambda request: httpx.Response(503))
     dispatcher = CollectingDispatcher()

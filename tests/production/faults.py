@@ -205,14 +205,15 @@ def faults(stack: ProductionStack, backends: PrivateBackends) -> list[Fault]:
         Fault(
             "RabbitMQ down", "the TCP path to RabbitMQ cut, then restored",
             backends.rabbitmq.cut, backends.rabbitmq.restore, 20, normal,
-            "residents notice nothing; events wait in each replica's spool on disk and are sent in order",
+            "residents notice nothing; events wait in each replica's spool on disk and are sent in order; "
+            "the demand consumer reconnects afresh and reads on, dropping redelivered events by id",
         ),
         Fault(
             "PostgreSQL restarted mid-load", "private cluster: pg_ctl restart -m fast",
             backends.pg.restart, lambda: None, 5, frozenset({"normal", "store unavailable"}),
-            "tracker store, outbox, consumer: dead pooled connections replaced, queries retried, turns wait "
-            "a moment; the channel store (integrations/channels/store.py) has no pool_pre_ping yet, so a "
-            "turn meeting one of its dead connections gets 'try again in a few minutes'",
+            "tracker store, channel store, outbox, consumer: dead pooled connections replaced, queries "
+            "retried, turns wait a moment; a turn that meets the restart itself may get 'try again in a "
+            "few minutes'",
         ),
         Fault(
             "PostgreSQL down 30 s", "private cluster stopped, started again 30 s later",
@@ -247,7 +248,8 @@ class Report:
             seen = ", ".join(f"{k}: {v}" for k, v in sorted(r.seen.items(), key=lambda kv: -kv[1])) or "-"
             back = f"{r.recovered_after:.0f} s" if r.recovered_after is not None else "never"
             lines.append(
-                f"| {r.fault} | {r.how} | {seen} | {back} | {r.resolution} | {'yes' if r.ok else 'NO'} |"
+                f"| {r.fault} | {r.how} | {seen} | {r.healing:.0f} s | {back} | {r.resolution} "
+                f"| {'yes' if r.ok else 'NO'} |"
             )
         lines += [
             "",

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.production.faults import run_suite
 from tests.production.stack import PrivateBackends, ProductionStack
 
-pytestmark = [
-    pytest.mark.production,
-    # Known gap (issue 8): after the RabbitMQ fault the demand consumer does not always resume,
-    # and the suite then fails with events missing from the demand table (and the production
-    # retention test after it). Until that is fixed the suite runs on its own, with
-    # `make fault-suite` (or RUN_FAULT_SUITE=1 with pytest), not in `make test`.
-    pytest.mark.skipif(
-        os.environ.get("RUN_FAULT_SUITE") != "1",
-        reason="runs with `make fault-suite` (RUN_FAULT_SUITE=1): known consumer gap, issue 8",
-    ),
-]
+pytestmark = pytest.mark.production
 
 
 def test_each_fault_gets_a_defined_reply_recovers_and_loses_no_event(
