@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +27,10 @@ class Sandbox:
         #: Where GOV.UK Pay webhooks go (the stack's Rasa server); kept across resets.
         self.pay_webhook_url: str | None = None
 
-    def reset(self) -> None:
-        httpx.post(self.url + "/_admin/reset", timeout=30).raise_for_status()
+    def reset(self, today: dt.date | None = None) -> None:
+        """Seed state again, for ``today`` if given (the sandbox's world for another day)."""
+        params = {"today": today.isoformat()} if today else None
+        httpx.post(self.url + "/_admin/reset", params=params, timeout=30).raise_for_status()
         if self.pay_webhook_url:
             self.send_pay_webhooks_to(self.pay_webhook_url)
 

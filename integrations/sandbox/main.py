@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import pkgutil
@@ -34,10 +35,10 @@ def discover_systems() -> list[ModuleType]:
     return modules
 
 
-def reset_state(app: FastAPI) -> None:
-    """Drop every table and seed the demo council again."""
+def reset_state(app: FastAPI, today: dt.date | None = None) -> None:
+    """Drop every table and seed the demo council again (for ``today``, default the configured day)."""
     db: Database = app.state.db
-    world = build_world(app.state.settings.today)
+    world = build_world(today or app.state.settings.today)
     with db.write_lock:
         conn = db.connect()
         try:
@@ -118,8 +119,9 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
     admin = APIRouter(prefix="/_admin", tags=["admin"])
 
     @admin.post("/reset")
-    def reset() -> dict[str, Any]:
-        reset_state(app)
+    def reset(today: dt.date | None = None) -> dict[str, Any]:
+        """Seed the demo council again; ``?today=YYYY-MM-DD`` builds it for another day (tests, demos)."""
+        reset_state(app, today)
         return {"status": "reset", "today": app.state.world.today.isoformat()}
 
     @admin.get("/state/{table}")

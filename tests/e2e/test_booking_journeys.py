@@ -221,7 +221,8 @@ def test_library_computer_booking_checks_card_and_pin_and_is_in_koha(stack, clea
     talk = Conversation(stack, transcript, "A public computer, with card and PIN")
     assert "Which library?" in talk.say("can i book a computer at the library")
     assert "What day" in talk.say("chippenham library")
-    assert "times with spaces for public computers at Chippenham Library" in talk.press("Tomorrow")
+    times = talk.press("Tomorrow")  # on a Saturday, tomorrow is closed: the nearest times are offered
+    assert "public computers at Chippenham Library" in times and "times with spaces" in times
     assert "library card number" in talk.press(0)
     assert "PIN" in talk.say(ALEX[0])
     assert "Would you like a confirmation?" in talk.say(ALEX[1])
