@@ -185,7 +185,7 @@ class ActionBinCollectionDay(Action):
         today = now.date()
         # Once the crews are out (7am), today's collections are no longer "next": name them apart.
         under_way = [c for c in collections if c.date == today] if now.time() >= BINS_OUT_BY else []
-        upcoming = soonest_of_each(collections, after=today if under_way else today - dt.timedelta(days=1))
+        upcoming = soonest_of_each(collections, after=today if under_way else None)
         if not upcoming and not under_way:
             dispatcher.utter_message(
                 text="There are no collections booked at that address in the next 4 weeks."
