@@ -365,9 +365,7 @@ async def test_sandbox_missed_bin_check_for_each_demo_case(live, case, status):
     pinned = row is None  # no round runs on a weekend or bank holiday: the next working day's council
     if pinned:
         today = today_in_london()
-        sandbox.reset(
-            today=today if sandbox_waste.is_working_day(today) else sandbox_waste.add_working_days(today, 1)
-        )
+        sandbox.reset(today=sandbox_waste.working_day_from(today))
         row = demo_cases(sandbox)[case]
     try:
         check = await client.missed_bin_check(row["uprn"], row["bin_type"])

@@ -72,6 +72,11 @@ def is_working_day(day: dt.date) -> bool:
     return day.weekday() < 5 and not is_bank_holiday(day)
 
 
+def working_day_from(day: dt.date) -> dt.date:
+    """``day`` if it is a working day, else the next one."""
+    return day if is_working_day(day) else add_working_days(day, 1)
+
+
 def add_working_days(day: dt.date, count: int) -> dt.date:
     """``count`` working days after (or, if negative, before) ``day``."""
     step = dt.timedelta(days=1 if count >= 0 else -1)
@@ -271,7 +276,7 @@ def _plan(today: dt.date, addresses: tuple[Address, ...]) -> WastePlan:
     food_runs = sorted((d, rid) for rid, d, *_ in result.runs if rid.startswith("FOOD-") and d < today)
     if food_runs:
         when, delayed = food_runs[-1]
-        catch_up = today if is_working_day(today) else add_working_days(today, 1)
+        catch_up = working_day_from(today)
         result.runs = [run for run in result.runs if run[:2] != (delayed, when)]
         result.runs.append((delayed, when, "delayed", None, catch_up))
 
