@@ -38,11 +38,11 @@ from actions.common import (
     plain_time,
 )
 from actions.waste import (
-    BIN_NAMES,
     NOT_LISTED_UPRN,
     YES_NO,
     abandoned_or_silent,
     address_reset,
+    bin_name,
     chose_address,
     reset,
 )
@@ -265,14 +265,14 @@ class ValidateRequestStatusForm(AddressSteps):
         lines = []
         for r in requests[:5]:
             name = OPEN311_NAMES.get(r.reference[:2], "request")
-            bin_name = f" ({BIN_NAMES.get(r.bin_type, r.bin_type)})" if r.bin_type else ""
+            bin_label = f" ({bin_name(r.bin_type)})" if r.bin_type else ""
             if r.status == "open":
                 by = london_day(r.expected_by)
                 due = f", expected by {plain_date(by)}" if by else ""
-                lines.append(f"{name.capitalize()} {r.reference}{bin_name}: open{due}.")
+                lines.append(f"{name.capitalize()} {r.reference}{bin_label}: open{due}.")
             else:
                 lines.append(
-                    f"{name.capitalize()} {r.reference}{bin_name}: closed. {r.status_notes or ''}".strip()
+                    f"{name.capitalize()} {r.reference}{bin_label}: closed. {r.status_notes or ''}".strip()
                 )
         if garden is not None and garden.status == "current" and garden.expiry_date:
             lines.append(

@@ -39,6 +39,7 @@ from actions.common import (
     journey_outcome,
     outcome,
     plain_date,
+    plain_time,
     pounds,
 )
 from actions.payments import (
@@ -66,6 +67,13 @@ BIN_NAMES = {
     "food": "food waste",
     "garden": "garden waste",
 }
+
+
+def bin_name(bin_type: str) -> str:
+    """The bin as residents call it (``food`` -> ``food waste``)."""
+    return BIN_NAMES.get(bin_type, bin_type)
+
+
 BIN_TYPES = {name: key for key, name in BIN_NAMES.items()}
 #: Words that name a bin when the resident types it their own way, checked in this order.
 BIN_WORDS = (
@@ -183,7 +191,7 @@ class ActionBinCollectionDay(Action):
         if failed:
             return [*done, *failed]
         today = now.date()
-        # Once the crews are out (7am), today's collections are no longer "next": name them apart.
+        # Once the crews are out (BINS_OUT_BY), today's collections are no longer "next": name them apart.
         under_way = [c for c in collections if c.date == today] if now.time() >= BINS_OUT_BY else []
         upcoming = soonest_of_each(collections, after=today if under_way else None)
         if not upcoming and not under_way:
@@ -195,7 +203,7 @@ class ActionBinCollectionDay(Action):
         for c in upcoming:
             moved = " (moved because of the bank holiday)" if c.moved else ""
             day = f"Today, {plain_date(c.date, today)}" if c.date == today else plain_date(c.date, today)
-            lines.append(f"{day}: {BIN_NAMES.get(c.bin_type, c.bin_type)}{moved}")
+            lines.append(f"{day}: {bin_name(c.bin_type)}{moved}")
         address = tracker.get_slot("address")
         text = (
             f"Your next collections at {address} are:\n" + "\n".join(lines)
@@ -203,12 +211,14 @@ class ActionBinCollectionDay(Action):
             else f"There are no more collections booked at {address} in the next 4 weeks."
         )
         if under_way:
-            names = and_list(sorted({BIN_NAMES.get(c.bin_type, c.bin_type) for c in under_way}))
+            names = and_list(sorted({bin_name(c.bin_type) for c in under_way}))
             text += (
                 f"\n\nToday's {names} collection is already under way. "
                 "If your bin has not been emptied by 6pm today, you can report it tomorrow."
             )
-        dispatcher.utter_message(text=text + "\n\nPut your bins out by 7am on the day.")
+        dispatcher.utter_message(
+            text=text + f"\n\nPut your bins out by {plain_time(BINS_OUT_BY)} on the day."
+        )
         return [*done, outcome("informed", intent)]
 
 
@@ -649,7 +659,7 @@ MISSED_SLOTS = ("bin_type", "missed_bin", "confirm", "missed_bin_key", "attempts
 
 def round_news(check: MissedBinCheck, today: dt.date | None = None) -> str:
     """Why a missed collection can't be reported, and what happens instead."""
-    name = BIN_NAMES.get(check.bin_type, check.bin_type)
+    name = bin_name(check.bin_type)
     last = plain_date(check.last_collection, today) if check.last_collection else None
     then = (
         f" Your next {name} collection is {plain_date(check.next_collection, today)}."
@@ -672,7 +682,7 @@ def round_news(check: MissedBinCheck, today: dt.date | None = None) -> str:
     if check.status == "not_out":
         return (
             f"The crew recorded that your {name} bin wasn't out when they came on {last}, so I can't report "
-            f"it as missed.{then} Please put it out by 7am that day."
+            f"it as missed.{then} Please put it out by {plain_time(BINS_OUT_BY)} that day."
         )
     if check.status == "too_late":
         return (
